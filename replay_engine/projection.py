@@ -1,0 +1,40 @@
+"""Projections: folds of events into state (DESIGN.md, Replay engine)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from models.event import Event
+
+
+@runtime_checkable
+class Projection(Protocol):
+    """A fold ``state = apply(state, event)`` starting from ``initial_state()``.
+
+    ``apply`` must not mutate its input state in place (return a new one, sharing unchanged
+    parts): the engine keeps earlier states as snapshots.
+    """
+
+    name: str
+
+    def initial_state(self) -> Any: ...
+
+    def apply(self, state: Any, event: Event) -> Any: ...
+
+
+@runtime_checkable
+class KeyedProjection(Protocol):
+    """A projection whose state is ``{key(event): substate}`` and where an event only touches
+    the substate of its own key (typically its stream).
+
+    The engine exploits this: the state at a position is a view whose substates are folded on
+    demand from their own events, and an edit to one key's event recomputes only that key.
+    """
+
+    name: str
+
+    def key(self, event: Event) -> str: ...
+
+    def initial_substate(self) -> Any: ...
+
+    def apply_substate(self, substate: Any, event: Event) -> Any: ...
