@@ -1,0 +1,318 @@
+"""``main.py``: the window by default, headless sub-commands for scripts, CI and tests.
+
+Exit codes: 0 success, 2 usage error (bad arguments, unknown branch or event, invalid edit),
+3 input error (a log that cannot be read; the report goes to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import orjson
+
+from app.errors import UsageError
+from models.problems import InputError, Problem
+
+COMMANDS = ("inspect", "state", "branch", "diff", "export", "generate")
+EXIT_OK, EXIT_USAGE, EXIT_INPUT = 0, 2, 3
+
+
+def _dump(value: Any) -> str:
+    return orjson.dumps(
+        value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+    ).decode()
+
+
+def _print_problems(problems: Sequence[Problem], limit: int = 20) -> None:
+    for p in problems[:limit]:
+        print(f"  {p.severity.value}: {p.location()}: {p.reason}", file=sys.stderr)
+    if len(problems) > limit:
+        print(f"  ... and {len(problems) - limit} more (use --json for all)", file=sys.stderr)
+
+
+# --- argument parsing -----------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("log", metavar="LOG", help="the event log file")
+    common.add_argument(
+        "--workspace",
+        metavar="PATH_OR_URL",
+        help="workspace: a SQLite file or a SQLAlchemy URL (default: one per log in the "
+        "user's data directory)",
+    )
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument(
+        "--strict", action="store_true", help="stop at the first bad record instead of skipping"
+    )
+    common.add_argument(
+        "--format", dest="fmt", metavar="FORMAT", help="force a format instead of detecting it"
+    )
+    common.add_argument(
+        "--mapping",
+        metavar="JSON",
+        help='field mapping overrides, e.g. \'{"stream": "aggregate", "type": "kind"}\'',
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Rewind: a time-travel debugger for event-sourced systems. Without a "
+        "command, opens the window (on LOG if given).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("inspect", parents=[common], help="events, streams, types, time range, problems")
+
+    p = sub.add_parser("state", parents=[common], help="the state after an event, as JSON")
+    p.add_argument("--at", metavar="POS", help="row N of the branch, @POS or an event id")
+    p.add_argument("--branch", default="main", metavar="NAME")
+    p.add_argument("--path", metavar="DOTTED.PATH", help="print only this part of the state")
+
+    p = sub.add_parser("branch", parents=[common], help="create and edit parallel systems")
+    bsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    b = bsub.add_parser("create", help="fork a branch")
+    b.add_argument("name")
+    b.add_argument("--from", dest="parent", default="main", metavar="BRANCH")
+    b.add_argument("--at", metavar="EVENT", help="fork after this event (default: the start)")
+    for action in ("drop", "restore"):
+        b = bsub.add_parser(action, help=f"{action} an event in a branch")
+        b.add_argument("name")
+        b.add_argument("event", metavar="EVENT", help="an event id, @POS or @+N (inserted)")
+    b = bsub.add_parser("edit", help="replace an event's payload in a branch")
+    b.add_argument("name")
+    b.add_argument("event", metavar="EVENT")
+    b.add_argument("--data", required=True, metavar="JSON")
+    b = bsub.add_parser("insert", help="insert a new event in a branch")
+    b.add_argument("name")
+    b.add_argument("--after", required=True, metavar="EVENT", help="EVENT, or 'start'")
+    b.add_argument("--event", required=True, metavar="JSON", help='{"stream", "type", "data"}')
+    b = bsub.add_parser("move", help="move an event in a branch")
+    b.add_argument("name")
+    b.add_argument("event", metavar="EVENT")
+    b.add_argument("--after", required=True, metavar="EVENT", help="EVENT, or 'start'")
+    b = bsub.add_parser("undo", help="undo the latest edit of a branch")
+    b.add_argument("name")
+    b = bsub.add_parser("redo", help="redo the latest undone edit of a branch")
+    b.add_argument("name")
+    bsub.add_parser("list", help="the branches of this log")
+
+    p = sub.add_parser("diff", parents=[common], help="structural diff of two branch states")
+    p.add_argument("a", metavar="A[@POS]")
+    p.add_argument("b", metavar="B[@POS]")
+
+    p = sub.add_parser("export", parents=[common], help="write a branch's effective log")
+    p.add_argument("--branch", default="main", metavar="NAME")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--format", dest="out_format", choices=("jsonl", "cloudevents"), default="jsonl")
+
+    p = sub.add_parser("generate", help="write a generated shop log (for demos and benchmarks)")
+    p.add_argument("out", metavar="FILE")
+    p.add_argument("--events", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--format", dest="gen_format", choices=("jsonl", "cloudevents"), default="jsonl")
+    p.add_argument("--gzip", action="store_true")
+    return parser
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from app.session import open_session
+
+    mapping = None
+    if args.mapping:
+        try:
+            mapping = orjson.loads(args.mapping)
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"--mapping is not valid JSON: {exc}") from None
+        if not isinstance(mapping, dict):
+            raise UsageError('--mapping must be a JSON object like {"stream": "aggregate"}')
+    return open_session(
+        Path(args.log), workspace=args.workspace, strict=args.strict, fmt=args.fmt, mapping=mapping
+    )
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from app.reports import inspect_report
+
+    session = _open(args)
+    report = inspect_report(session)
+    if args.json:
+        print(_dump(report))
+        return EXIT_OK
+    tr = report["time_range"]
+    print(
+        f"{session.name}: {report['events']:,} events ({report['format']}), "
+        f"{report['streams']:,} streams, {len(report['types'])} types"
+    )
+    if tr["first"]:
+        print(f"time range: {tr['first']} .. {tr['last']}")
+    width = max((len(t) for t in report["types"]), default=0)
+    for name, count in sorted(report["types"].items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<{width}}  {count:>10,}")
+    print(
+        f"records read: {report['records_read']:,}, imported: {report['events']:,}, "
+        f"skipped: {report['skipped']:,}, warnings: {report['warnings']:,}"
+    )
+    if session.problems:
+        print("import problems:", file=sys.stderr)
+        _print_problems(session.problems)
+    return EXIT_OK
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    from app.reports import select_path
+
+    session = _open(args)
+    ops = session.branch_ops(args.branch)
+    row = ops.row_for(args.at)
+    state = ops.materialize(row)
+    if args.path:
+        state = select_path(state, args.path)
+    print(_dump(state))
+    return EXIT_OK
+
+
+def cmd_branch(args: argparse.Namespace) -> int:
+    session = _open(args)
+    if args.action == "list":
+        rows = session.branch_list()
+        if args.json:
+            print(_dump(rows))
+        else:
+            for r in rows:
+                parent = f" from {r['parent']}" if r["parent"] else ""
+                fork = f" at {r['fork_at']}" if r["fork_at"] else ""
+                print(f"{r['name']}{parent}{fork}: {r['edits']} edits")
+        return EXIT_OK
+    if args.action == "create":
+        info = session.create_branch(args.name, parent=args.parent, at=args.at)
+    else:
+        ops = session.branch_ops(args.name)
+        if args.action in ("drop", "restore"):
+            info = getattr(ops, args.action)(args.event)
+        elif args.action == "edit":
+            info = ops.edit(args.event, _json_arg(args.data, "--data"))
+        elif args.action == "insert":
+            info = ops.insert(args.after, _json_arg(args.event, "--event"))
+        elif args.action == "move":
+            info = ops.move(args.event, args.after)
+        else:
+            info = getattr(ops, args.action)()
+    print(_dump(info) if args.json else info["message"])
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from app.reports import diff_report
+
+    session = _open(args)
+    report = diff_report(session, args.a, args.b)
+    if args.json:
+        print(_dump(report))
+        return EXIT_OK
+    for c in report["changes"]:
+        if c["change"] == "added":
+            print(f"+ {c['path']}: {_short(c['new'])}")
+        elif c["change"] == "removed":
+            print(f"- {c['path']}: {_short(c['old'])}")
+        else:
+            print(f"~ {c['path']}: {_short(c['old'])} -> {_short(c['new'])}")
+    fd = report["first_divergence"]
+    print(f"{len(report['changes'])} changes; first divergent event: {fd['event'] if fd else '-'}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.export import export_branch
+
+    session = _open(args)
+    out = Path(args.out)
+    if session.path is not None and out.resolve() == session.path.resolve():
+        raise UsageError("--out names the source log itself; Rewind never writes the source log")
+    count = export_branch(session, args.branch, out, args.out_format)
+    msg = {"branch": args.branch, "events": count, "out": str(out), "format": args.out_format}
+    print(_dump(msg) if args.json else f"wrote {count:,} events of {args.branch} to {out}")
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from models.generator import generate
+
+    summary = generate(
+        Path(args.out), events=args.events, seed=args.seed, fmt=args.gen_format, gzip=args.gzip
+    )
+    print(f"wrote {args.events:,} events to {args.out}")
+    del summary
+    return EXIT_OK
+
+
+def _json_arg(text: str, name: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise UsageError(f"{name} is not valid JSON: {exc}") from None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "inspect": cmd_inspect,
+    "state": cmd_state,
+    "branch": cmd_branch,
+    "diff": cmd_diff,
+    "export": cmd_export,
+    "generate": cmd_generate,
+}
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    print(f"rewind: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def run_headless(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    try:
+        return HANDLERS[args.command](args)
+    except UsageError as exc:
+        _fail(EXIT_USAGE, str(exc))
+    except InputError as exc:
+        print(f"rewind: {exc}", file=sys.stderr)
+        _print_problems(exc.problems)
+        return EXIT_INPUT
+    except BrokenPipeError:  # `main.py state LOG | head`
+        return EXIT_OK
+
+
+def has_display() -> bool:
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def main(argv: Sequence[str]) -> int:
+    if argv and argv[0] in (*COMMANDS, "-h", "--help"):
+        return run_headless(argv)
+    if not has_display():
+        print(
+            "rewind: no display: the window needs X11 or Wayland (DISPLAY / WAYLAND_DISPLAY are "
+            "not set).\n"
+            "  On a server, run it under a virtual screen: xvfb-run -a python3 dev.py run\n"
+            "  or use the headless commands: python3 dev.py run inspect LOG  (see --help)",
+            file=sys.stderr,
+        )
+        return 1
+    from app.gui import run_gui
+
+    return run_gui(list(argv))
