@@ -177,6 +177,13 @@ class Navigator(QObject):
         self.row = row
         self.positionChanged.emit(row)
 
+    def note_jump(self, from_row: int) -> None:
+        """Record a jump that was made in small moves (dragging the timeline cursor)."""
+        if from_row != self.row:
+            self._back.append((self.branch, from_row))
+            self._forward.clear()
+            self.historyChanged.emit()
+
     def step(self, delta: int = 1) -> None:
         self.go_to(self.row + delta, record=False)
 
@@ -217,6 +224,9 @@ class Navigator(QObject):
 
     def current_key(self) -> EventKey | None:
         return None if self.row < 0 else int(self.rows.keys[self.row])
+
+    def key_at(self, row: int) -> EventKey:
+        return int(self.rows.keys[row])
 
     def current_event(self) -> Event | None:
         if self.session is None or self.row < 0:

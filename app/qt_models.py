@@ -21,15 +21,18 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     Qt,
+    Signal,
 )
 from PySide6.QtGui import QColor, QFont
 
 from app.controller import Navigator
+from app.qt_compat import protect_singletons
 from models.event import Event, format_key, us_to_datetime
 from models.log import NA
 from models.problems import Problem
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+protect_singletons()  # see app/qt_compat.py: models return None from data() all the time
 PathRole = Qt.ItemDataRole.UserRole + 1
 """The node's path in the state (a tuple of keys and list indices)."""
 ChangeRole = Qt.ItemDataRole.UserRole + 2
@@ -80,6 +83,8 @@ def format_scalar(value: Any) -> str:
 
 def format_value(value: Any) -> str:
     """One line for a tree cell: scalars as JSON-ish text, containers by size."""
+    if isinstance(value, Failed):
+        return str(value)
     if isinstance(value, Mapping):
         n = len(value)
         return f"{{{n} key{'s' if n != 1 else ''}}}"
@@ -133,6 +138,13 @@ def summarize(data: Any, limit: int = 160) -> str:
     else:
         text = orjson.dumps(to_plain(data), default=str).decode()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _header(columns: Sequence[str], section: int, orientation: Qt.Orientation, role: int) -> Any:
+    horizontal = orientation == Qt.Orientation.Horizontal
+    if horizontal and role == _DISPLAY and 0 <= section < len(columns):
+        return columns[section]
+    return None
 
 
 # --- the event table -----------------------------------------------------------------------
@@ -193,15 +205,10 @@ class EventTableModel(QAbstractTableModel):
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.COLUMNS)
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            if 0 <= section < len(self.COLUMNS):
-                return self.COLUMNS[section]
-        return None
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        return _header(self.COLUMNS, section, orientation, role)
 
-    def event(self, row: int) -> Event:  # type: ignore[override]
+    def event_at(self, row: int) -> Event:
         """The event shown on ``row`` (payload read through the chunk cache)."""
         chunk, offset = divmod(row, self.CHUNK)
         events = self._chunks.get(chunk)
@@ -230,7 +237,7 @@ class EventTableModel(QAbstractTableModel):
     def _summary(self, row: int) -> str:
         text = self._summaries.get(row)
         if text is None:
-            text = summarize(self.event(row).data)
+            text = summarize(self.event_at(row).data)
             self._summaries[row] = text
         return text
 
@@ -239,7 +246,7 @@ class EventTableModel(QAbstractTableModel):
         sc, tc = int(rows.stream_codes[row]), int(rows.type_codes[row])
         cols = self._nav.columns
         if sc < 0 or tc < 0:
-            ev = self.event(row)
+            ev = self.event_at(row)
             return ev.stream, ev.type
         return cols.stream_names[sc], cols.type_names[tc]
 
@@ -272,7 +279,7 @@ class EventTableModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DecorationRole and col == self.TYPE:
             tc = int(rows.type_codes[row])
-            if 0 <= tc and self._type_colors:
+            if tc >= 0 and self._type_colors:
                 return self._type_colors[tc % len(self._type_colors)]
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (self.POS, self.VERSION):
@@ -286,12 +293,12 @@ class EventTableModel(QAbstractTableModel):
         if col == self.RECORDED:
             us = int(rows.recorded_us[row])
             if us == NA and rows.keys[row] < 0:
-                return format_time(self.event(row).recorded_us or NA)
+                return format_time(self.event_at(row).recorded_us or NA)
             return format_time(us)
         if col == self.PROCESSED:
             us = int(rows.processed_us[row])
             if us == NA and rows.keys[row] < 0:
-                return format_time(self.event(row).processed_us or NA)
+                return format_time(self.event_at(row).processed_us or NA)
             return format_time(us)
         if col == self.STREAM:
             return self._names(row)[0]
@@ -321,6 +328,10 @@ class EventTableModel(QAbstractTableModel):
 
 
 _UNSET: Any = object()
+GROUP = 500
+"""Containers with more children than this show them in groups ("[0 … 499]"), the way
+debuggers show big arrays: a tree view lays out every row of an expanded level, so a level
+of 100,000 keys would cost 100,000 calls per step; grouped, it costs a few hundred."""
 
 
 @dataclass(frozen=True)
@@ -330,21 +341,56 @@ class ChangeInfo:
     new: Any = None
 
 
+@dataclass(frozen=True)
+class GroupKey:
+    """A group's place in a node path (groups are not part of the state's own paths)."""
+
+    start: int
+
+
+class Failed:
+    """A value the engine could not produce (the projection raised while folding it)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __str__(self) -> str:
+        return f"⚠ {type(self.error).__name__}: {self.error}"
+
+
 @dataclass(eq=False)
 class _Node:
     parent: _Node | None
+    """The parent in the tree (a group node, for children of a grouped container)."""
+    owner: _Node | None
+    """The container whose value holds this node's value (for a group: its container)."""
     row: int
     key: Any
     path: tuple[Any, ...]
+    """Path in the state: keys and list indices."""
+    npath: tuple[Any, ...]
+    """Path in the tree: the state path with GroupKey markers where groups are."""
+    group: tuple[int, int] | None = None
     value: Any = _UNSET
     change: str | None = None
     old: Any = None
     removed: bool = False
     filtered: bool = False
     """Children are filtered (this node did not match the filter itself)."""
-    child_keys: list[tuple[Any, bool]] | None = None
-    """(key, removed) per visible child, or None until fetched."""
+    items: list[Any] | None = None
+    """Keys of the visible children, or None until fetched (containers only)."""
+    gone: frozenset[Any] = frozenset()
+    """Those of ``items`` that the current event removed (listed after the others)."""
+    group_size: int = 0
+    positions: dict[Any, int] | None = None
+    marked: set[int] | None = None
+    """Item positions that are changed or contain changes (for bold groups)."""
     nodes: dict[int, _Node] = field(default_factory=dict)
+
+
+def _group_size(n: int) -> int:
+    """0 (no groups) for small levels; else about GROUP groups of at least GROUP items."""
+    return 0 if n <= GROUP else max(GROUP, -(-n // GROUP))
 
 
 def _is_container(value: Any) -> bool:
@@ -360,27 +406,37 @@ def _keys_of(value: Any) -> list[Any]:
 
 
 def _child(value: Any, key: Any) -> Any:
-    return value[key]
+    """``value[key]``; a lazy state folds here, so a projection error becomes a value."""
+    if isinstance(value, Failed):
+        return value
+    try:
+        return value[key]
+    except Exception as exc:
+        return Failed(exc)
 
 
 class StateTreeModel(QAbstractItemModel):
     """A JSON-like value (dicts, lists, lazy Mappings) as a tree, with change highlighting.
 
-    Children of a node are listed when the view expands it (fetchMore), and a value from a
-    lazy Mapping (the engine's keyed state) is folded only when shown. Removed keys stay
-    visible, struck out, with their previous value.
+    Children of a node are listed when the view expands it (fetchMore), a value from a lazy
+    Mapping (the engine's keyed state) is folded only when shown, and big levels are grouped.
+    Removed keys stay visible, struck out, with their previous value.
     """
 
     COLUMNS = ("Key", "Value", "Previous")
     KEY, VALUE, PREVIOUS = range(3)
 
+    failed = Signal(object)
+    """A value could not be produced (the projection raised): the exception, once per reset.
+    Connect it queued: it fires while the view paints."""
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._root = _Node(None, 0, None, ())
         self._value: Any = {}
         self._changes: dict[tuple[Any, ...], ChangeInfo] = {}
         self._ancestors: set[tuple[Any, ...]] = set()
         self._filter = ""
+        self._failure_reported = False
         self._colors = {
             "added": QColor("#c8f7c5"),
             "changed": QColor("#ffe9a8"),
@@ -391,6 +447,7 @@ class StateTreeModel(QAbstractItemModel):
         self._bold.setBold(True)
         self._strike = QFont()
         self._strike.setStrikeOut(True)
+        self._root = _Node(None, None, 0, None, (), ())
         self._reset_root()
 
     # --- content ----------------------------------------------------------------------------
@@ -399,9 +456,9 @@ class StateTreeModel(QAbstractItemModel):
         """Backgrounds per change kind and the text colour drawn over them."""
         self._colors = dict(changes)
         self._change_fg = text
-        if self._root.child_keys:
-            last = self.index(len(self._root.child_keys) - 1, 0)
-            self.dataChanged.emit(self.index(0, 0), last)
+        n = self.rowCount()
+        if n:
+            self.dataChanged.emit(self.index(0, 0), self.index(n - 1, len(self.COLUMNS) - 1))
 
     def set_value(self, value: Any, changes: Sequence[Any] = ()) -> None:
         """Show ``value``; ``changes`` are the engine's Change records (path, change, old,
@@ -432,8 +489,11 @@ class StateTreeModel(QAbstractItemModel):
         return list(self._changes)
 
     def _reset_root(self) -> None:
-        self._root = _Node(None, 0, None, (), value=self._value, filtered=bool(self._filter))
-        self._root.child_keys = self._list_children(self._root)
+        self._failure_reported = False
+        self._root = _Node(
+            None, None, 0, None, (), (), value=self._value, filtered=bool(self._filter)
+        )
+        self._set_items(self._root, self._list_children(self._root))
 
     # --- filtering --------------------------------------------------------------------------
 
@@ -455,35 +515,46 @@ class StateTreeModel(QAbstractItemModel):
     # --- nodes --------------------------------------------------------------------------------
 
     def _node_value(self, node: _Node) -> Any:
+        if node.group is not None:
+            assert node.owner is not None
+            return self._node_value(node.owner)
         if node.value is _UNSET:
-            parent = node.parent
-            assert parent is not None
-            pv = parent.old if parent.removed else self._node_value(parent)
+            owner = node.owner
+            assert owner is not None
+            pv = owner.old if owner.removed else self._node_value(owner)
             node.value = _child(pv, node.key)
+            if isinstance(node.value, Failed) and not self._failure_reported:
+                self._failure_reported = True
+                self.failed.emit(node.value.error)
         return node.value
 
-    def _list_children(self, node: _Node) -> list[tuple[Any, bool]]:
+    def _list_children(self, node: _Node) -> tuple[list[Any], frozenset[Any]]:
         value = node.old if node.removed else self._node_value(node)
-        keys: list[tuple[Any, bool]] = [(k, node.removed) for k in _keys_of(value)]
+        keys = _keys_of(value)
+        gone: frozenset[Any] = frozenset()
         if not node.removed:
-            present = {k for k, _ in keys}
             depth = len(node.path)
-            for path, info in self._changes.items():
-                if (
-                    info.change == "removed"
-                    and len(path) == depth + 1
-                    and path[:depth] == node.path
-                    and path[-1] not in present
-                ):
-                    keys.append((path[-1], True))
+            removed = [
+                path[-1]
+                for path, info in self._changes.items()
+                if info.change == "removed" and len(path) == depth + 1 and path[:depth] == node.path
+            ]
+            if removed:
+                present = set(keys)
+                gone = frozenset(k for k in removed if k not in present)
+                keys.extend(k for k in removed if k in gone)
         if node.filtered and self._filter:
             kept = []
-            for k, removed in keys:
-                v = self._removed_old(node, k) if removed else _child(value, k)
+            for k in keys:
+                v = self._removed_old(node, k) if k in gone else _child(value, k)
                 if self._key_matches(k, v) or self._subtree_matches(v):
-                    kept.append((k, removed))
+                    kept.append(k)
             keys = kept
-        return keys
+        return keys, gone
+
+    def _set_items(self, node: _Node, items: tuple[list[Any], frozenset[Any]]) -> None:
+        node.items, node.gone = items
+        node.group_size = _group_size(len(node.items))
 
     def _removed_old(self, parent: _Node, key: Any) -> Any:
         if parent.removed:
@@ -491,26 +562,65 @@ class StateTreeModel(QAbstractItemModel):
         info = self._changes.get((*parent.path, key))
         return None if info is None else info.old
 
+    def _positions(self, node: _Node) -> dict[Any, int]:
+        if node.positions is None:
+            assert node.items is not None
+            node.positions = dict(zip(node.items, range(len(node.items)), strict=True))
+        return node.positions
+
+    def _marked(self, node: _Node) -> set[int]:
+        """Positions of the items of ``node`` that are changed or lead to a change."""
+        if node.marked is None:
+            depth = len(node.path)
+            keys = {
+                p[depth]
+                for p in (*self._changes, *self._ancestors)
+                if len(p) > depth and p[:depth] == node.path
+            }
+            pos = self._positions(node) if keys else {}
+            node.marked = {pos[k] for k in keys if k in pos}
+        return node.marked
+
     def _child_node(self, parent: _Node, row: int) -> _Node:
         node = parent.nodes.get(row)
-        if node is None:
-            assert parent.child_keys is not None
-            key, removed = parent.child_keys[row]
-            path = (*parent.path, key)
-            node = _Node(parent, row, key, path, removed=removed)
-            info = self._changes.get(path)
-            if removed:
-                node.old = self._removed_old(parent, key)
-                node.change = "removed"
-            elif info is not None:
-                node.change = info.change
-                node.old = info.old
-            elif parent.change in ("added", "removed"):
-                node.change = parent.change
-            if self._filter and parent.filtered:
-                v = node.old if removed else self._node_value(node)
-                node.filtered = not self._key_matches(key, v)
+        if node is not None:
+            return node
+        if parent.group is None and parent.group_size:
+            size = parent.group_size
+            assert parent.items is not None
+            start = row * size
+            stop = min(start + size, len(parent.items))
+            node = _Node(
+                parent,
+                parent,
+                row,
+                None,
+                parent.path,
+                (*parent.npath, GroupKey(start)),
+                group=(start, stop),
+            )
             parent.nodes[row] = node
+            return node
+        owner = parent.owner if parent.group is not None else parent
+        assert owner is not None and owner.items is not None
+        i = row + (parent.group[0] if parent.group is not None else 0)
+        key = owner.items[i]
+        removed = owner.removed or key in owner.gone
+        path = (*owner.path, key)
+        node = _Node(parent, owner, row, key, path, (*parent.npath, key), removed=removed)
+        info = self._changes.get(path)
+        if removed:
+            node.old = self._removed_old(owner, key)
+            node.change = "removed"
+        elif info is not None:
+            node.change = info.change
+            node.old = info.old
+        elif owner.change in ("added", "removed"):
+            node.change = owner.change
+        if self._filter and owner.filtered:
+            v = node.old if removed else self._node_value(node)
+            node.filtered = not self._key_matches(key, v)
+        parent.nodes[row] = node
         return node
 
     def _node(self, index: AnyIndex) -> _Node:
@@ -520,21 +630,93 @@ class StateTreeModel(QAbstractItemModel):
         assert isinstance(node, _Node)
         return node
 
+    def _row_count(self, node: _Node) -> int:
+        if node.group is not None:
+            return node.group[1] - node.group[0]
+        if node.items is None:
+            return 0
+        if node.group_size:
+            return -(-len(node.items) // node.group_size)
+        return len(node.items)
+
+    # --- finding nodes by path ----------------------------------------------------------------
+
+    def index_of_path(self, path: Sequence[Any]) -> QModelIndex:
+        """The row showing state path ``path`` (listing children on the way), or invalid."""
+        index = QModelIndex()
+        node = self._root
+        for key in path:
+            if node.items is None:
+                self.fetchMore(index)
+            if node.items is None:
+                return QModelIndex()
+            i = self._positions(node).get(key)
+            if i is None:
+                return QModelIndex()
+            if node.group_size:
+                g = i // node.group_size
+                index = self.index(g, 0, index)
+                i -= g * node.group_size
+            index = self.index(i, 0, index)
+            if not index.isValid():
+                return QModelIndex()
+            node = self._node(index)
+        return index
+
+    def index_of_npath(self, npath: Sequence[Any]) -> QModelIndex:
+        """Like :meth:`index_of_path` for a tree path (with groups), as :meth:`npath_at`
+        gives it: how views remember what was expanded."""
+        index = QModelIndex()
+        node = self._root
+        for key in npath:
+            if isinstance(key, GroupKey):
+                if node.group is not None or not node.group_size:
+                    return QModelIndex()
+                if key.start % node.group_size:
+                    return QModelIndex()
+                index = self.index(key.start // node.group_size, 0, index)
+            else:
+                if node.group is None and node.items is None:
+                    self.fetchMore(index)
+                owner = node.owner if node.group is not None else node
+                if owner is None or owner.items is None:
+                    return QModelIndex()
+                i = self._positions(owner).get(key)
+                if i is None:
+                    return QModelIndex()
+                if node.group is not None:
+                    i -= node.group[0]
+                elif node.group_size:
+                    return QModelIndex()
+                index = self.index(i, 0, index)
+            if not index.isValid():
+                return QModelIndex()
+            node = self._node(index)
+        return index
+
+    def npath_at(self, index: AnyIndex) -> tuple[Any, ...]:
+        return self._node(index).npath
+
     # --- Qt model API ---------------------------------------------------------------------
 
     def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
-        if not self.hasIndex(row, column, parent):
+        # Bounds checked here rather than with hasIndex(): a tree view calls this for every
+        # row of an expanded level, and hasIndex() calls back into Python twice.
+        if column < 0 or column >= 3 or row < 0:
             return QModelIndex()
-        node = self._child_node(self._node(parent), row)
-        return self.createIndex(row, column, node)
+        if parent.isValid() and parent.column() != 0:
+            return QModelIndex()
+        pnode = self._node(parent)
+        if row >= self._row_count(pnode):
+            return QModelIndex()
+        return self.createIndex(row, column, self._child_node(pnode, row))
 
     def parent(self, index: AnyIndex | None = None) -> Any:  # type: ignore[override]
         if index is None:  # QObject.parent()
             return QObject.parent(self)
         if not index.isValid():
             return QModelIndex()
-        node = self._node(index)
-        parent = node.parent
+        parent = self._node(index).parent
         if parent is None or parent is self._root:
             return QModelIndex()
         return self.createIndex(parent.row, 0, parent)
@@ -542,8 +724,7 @@ class StateTreeModel(QAbstractItemModel):
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         if parent.isValid() and parent.column() != 0:
             return 0
-        keys = self._node(parent).child_keys
-        return 0 if keys is None else len(keys)
+        return self._row_count(self._node(parent))
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return len(self.COLUMNS)
@@ -552,19 +733,22 @@ class StateTreeModel(QAbstractItemModel):
         if parent.isValid() and parent.column() != 0:
             return False
         node = self._node(parent)
-        if node.child_keys is not None:
-            return bool(node.child_keys)
+        if node.group is not None:
+            return True
+        if node.items is not None:
+            return bool(node.items)
         if node.removed:
             return _is_container(node.old) and len(node.old) > 0
-        if node.value is _UNSET and node.parent is not None:
-            pv = node.parent.value
+        if node.value is _UNSET and node.owner is not None:
+            pv = node.owner.value
             if isinstance(pv, Mapping) and not isinstance(pv, dict):
                 return True  # a lazy state: do not fold a substate just to draw an arrow
         value = self._node_value(node)
         if _is_container(value) and len(value) > 0:
             return True
+        depth = len(node.path)
         return any(
-            info.change == "removed" and len(p) == len(node.path) + 1 and p[:-1] == node.path
+            info.change == "removed" and len(p) == depth + 1 and p[:-1] == node.path
             for p, info in self._changes.items()
         )
 
@@ -572,27 +756,24 @@ class StateTreeModel(QAbstractItemModel):
         if parent.isValid() and parent.column() != 0:
             return False
         node = self._node(parent)
-        return node.child_keys is None and self.hasChildren(parent)
+        return node.group is None and node.items is None and self.hasChildren(parent)
 
     def fetchMore(self, parent: AnyIndex) -> None:
         node = self._node(parent)
-        if node.child_keys is not None:
+        if node.group is not None or node.items is not None:
             return
-        keys = self._list_children(node)
-        if keys:
-            self.beginInsertRows(parent, 0, len(keys) - 1)
-            node.child_keys = keys
+        items = self._list_children(node)
+        size = _group_size(len(items[0]))
+        n = -(-len(items[0]) // size) if size else len(items[0])
+        if n:
+            self.beginInsertRows(parent, 0, n - 1)
+            self._set_items(node, items)
             self.endInsertRows()
         else:
-            node.child_keys = keys
+            self._set_items(node, items)
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            if 0 <= section < len(self.COLUMNS):
-                return self.COLUMNS[section]
-        return None
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        return _header(self.COLUMNS, section, orientation, role)
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
         if not index.isValid():
@@ -601,6 +782,12 @@ class StateTreeModel(QAbstractItemModel):
 
     def value_at(self, index: AnyIndex) -> Any:
         node = self._node(index)
+        if node.group is not None:
+            owner = node.owner
+            assert owner is not None and owner.items is not None
+            value = self._node_value(owner)
+            start, stop = node.group
+            return {str(k): _child(value, k) for k in owner.items[start:stop]}
         return node.old if node.removed else self._node_value(node)
 
     def path_at(self, index: AnyIndex) -> tuple[Any, ...]:
@@ -610,6 +797,8 @@ class StateTreeModel(QAbstractItemModel):
         if not index.isValid():
             return None
         node = self._node(index)
+        if node.group is not None:
+            return self._group_data(node, index.column(), role)
         col = index.column()
         if role == _DISPLAY:
             if col == self.KEY:
@@ -629,8 +818,12 @@ class StateTreeModel(QAbstractItemModel):
             return node.change
         if role == Qt.ItemDataRole.BackgroundRole and node.change is not None:
             return self._colors.get(node.change)
-        if role == Qt.ItemDataRole.ForegroundRole and node.change is not None:
-            return self._change_fg
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == self.VALUE and isinstance(node.value, Failed):
+                return QColor("#d03030")
+            if node.change is not None:
+                return self._change_fg
+            return None
         if role == Qt.ItemDataRole.FontRole:
             if node.removed:
                 return self._strike
@@ -639,6 +832,27 @@ class StateTreeModel(QAbstractItemModel):
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(node)
+        return None
+
+    def _group_data(self, node: _Node, col: int, role: int) -> Any:
+        owner = node.owner
+        assert owner is not None and owner.items is not None and node.group is not None
+        start, stop = node.group
+        if role == _DISPLAY:
+            if col == self.KEY:
+                return f"[{start} … {stop - 1}]"
+            if col == self.VALUE:
+                first, last = owner.items[start], owner.items[stop - 1]
+                return f"{first} … {last}"
+            return ""
+        if role == PathRole:
+            return node.path
+        if role == Qt.ItemDataRole.FontRole:
+            if any(start <= i < stop for i in self._marked(owner)):
+                return self._bold
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{stop - start} of {len(owner.items)} entries, grouped to keep the tree fast"
         return None
 
     def _tooltip(self, node: _Node) -> str:
@@ -679,13 +893,8 @@ class ProblemTableModel(QAbstractTableModel):
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.COLUMNS)
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == _DISPLAY:
-            if 0 <= section < len(self.COLUMNS):
-                return self.COLUMNS[section]
-        return None
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        return _header(self.COLUMNS, section, orientation, role)
 
     def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._problems):

@@ -11,6 +11,7 @@ and its result, when it eventually arrives, is dropped as stale.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import weakref
@@ -78,9 +79,13 @@ class Job(QObject):
         label: str = "",
         parent: QObject | None = None,
         min_interval: float = 0.05,
+        dispose: Callable[[Any], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.label = label
+        self._dispose = dispose
+        """Called on the GUI thread with a result nobody wants (cancelled or stale work),
+        so that, e.g., an opened workspace gets closed."""
         self._cancel = threading.Event()
         self._thread = _Thread(fn, self._cancel, min_interval)
         self._thread.progressed.connect(self._on_progress)
@@ -129,6 +134,10 @@ class Job(QObject):
         self._done = True
         outcome = self._outcome
         if self._cancel.is_set():
+            if outcome is not None and outcome[0] == "ok" and self._dispose is not None:
+                # Disposing of unwanted work must not hide the cancel.
+                with contextlib.suppress(Exception):
+                    self._dispose(outcome[1])
             self.cancelled.emit()
         elif outcome is None:
             self.failed.emit(RuntimeError(f"{self.label or 'background job'} ended silently"))
@@ -154,9 +163,11 @@ class JobSlot(QObject):
     def current(self) -> Job | None:
         return self._current
 
-    def start(self, fn: WorkFn, *, label: str = "") -> Job:
+    def start(
+        self, fn: WorkFn, *, label: str = "", dispose: Callable[[Any], None] | None = None
+    ) -> Job:
         self.cancel()
-        job = Job(fn, label=label, parent=self)
+        job = Job(fn, label=label, parent=self, dispose=dispose)
         self._current = job
         job.finished.connect(self._on_finished)
         job.start()

@@ -38,3 +38,12 @@ class KeyedProjection(Protocol):
     def initial_substate(self) -> Any: ...
 
     def apply_substate(self, substate: Any, event: Event) -> Any: ...
+
+
+def is_keyed_by_stream(projection: object) -> bool:
+    """Whether a keyed projection promises ``key(event) == event.stream``.
+
+    Such a projection sets the class attribute ``key_is_stream = True``; the engine then groups
+    events by the log's stream column instead of reading every payload to compute keys.
+    """
+    return getattr(projection, "key_is_stream", False) is True

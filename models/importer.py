@@ -1,0 +1,983 @@
+"""The bulk import loop: a log file in, per-event columns and stored raw records out.
+
+:func:`run_import` streams the file (see :mod:`models.readers`), parses each record with
+orjson, maps it (:class:`~models.mapping.FieldMapping`) and builds the
+:class:`~models.log.Columns` the table and the timeline need. The raw records go to a
+:class:`RecordSink` (the workspace) in chunks, each record one line of compact JSON; the read
+path later turns one back into an :class:`~models.event.Event` with :func:`decode_record`.
+
+Work is done a block at a time (a few MB: thousands of records) and column by column with
+C-level loops (``map``, numpy), so the per-event cost stays close to ``orjson.loads`` itself.
+A batch with anything unusual in it (a blank line, bad JSON, a record that is not an object, a
+missing type, a huge integer) goes through a careful per-record path instead.
+
+Policy for bad input (every problem carries file, 1-based line, byte offset and excerpt):
+
+- A record that cannot be imported is skipped with an ERROR problem; ``strict=True`` raises
+  :class:`~models.problems.InputError` at the first one instead. ``imported + skipped ==
+  records_read`` always; blank lines are not records.
+- WARNING problems mark records that *were* imported but deserve a look: duplicate event ids
+  (exact re-delivery vs. id collision), ``NaN``/``Infinity`` (replaced by ``null``: orjson and
+  most tools reject them; the record is stored re-serialised), integers beyond 64 bits (kept
+  exactly as decimal strings), timestamps or versions that cannot be read (kept as missing).
+- An empty file imports as an empty log with a WARNING (not an error: a log that was just
+  created is empty); ``[]`` is a valid empty batch and gives no problem at all.
+- A missing or unreadable file, or a mapping that cannot find the event type in any of the
+  first records, raises :class:`~models.problems.InputError`: nothing could be imported.
+
+Cancelling: ``progress(bytes_done, bytes_total)`` is called after each block; returning
+``False`` stops the import at that block boundary and returns a result with
+``cancelled=True``. Everything up to ``end_offset`` was handed to the sink, so the caller may
+keep the partial import (and resume it later) or throw it away.
+
+Resuming a grown log: pass ``start_offset=result.end_offset``, ``start_line=result.end_line``,
+``start_pos=result.start_pos + result.imported`` and the stored mapping and format. The sha1
+in the result covers raw bytes ``[0, file_size)`` only for an import from offset 0; for a
+resumed one it is ``None`` and the caller hashes (:func:`models.readers.source.file_sha1`) —
+it had to hash the old prefix anyway to know the log only grew.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from array import array
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any, Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from models.event import Event
+from models.log import NA, Columns
+from models.mapping import (
+    NO_STREAM,
+    FieldMapping,
+    normalise_id,
+    normalise_int,
+    normalise_name,
+    resolve_mapping,
+)
+from models.problems import InputError, Problem, Severity
+from models.readers import Format, detect_container
+from models.readers.batch import Issue, RecordBatch, excerpt
+from models.readers.jsonarray import ArraySplitter
+from models.readers.jsonl import TRUNCATED, line_batches
+from models.readers.numbers import I64_MIN, U64_MAX
+from models.readers.source import BLOCK_SIZE, BOM, Source
+from models.timeparse import parse_timestamps
+
+CHUNK_SIZE: Final = 1024
+"""Records per :meth:`RecordSink.add_chunk` call. Chunks are aligned: every chunk but the
+first (when ``start_pos`` is not a multiple) and the last holds positions
+``[k * CHUNK_SIZE, (k + 1) * CHUNK_SIZE)``."""
+
+DEFAULT_MAX_RECORD_BYTES: Final = 64 << 20
+"""Records larger than this are skipped (a problem says so); multi-MB events are fine."""
+
+MAX_LISTED_PROBLEMS: Final = 1000
+"""Problems kept in :attr:`ImportResult.problems`; the sink receives all of them."""
+
+SAMPLE_RECORDS: Final = 100
+
+_INT64_MAX = 2**63 - 1
+
+
+class RecordSink(Protocol):
+    """Where an import puts what it read (the workspace store, or a list in tests)."""
+
+    def add_chunk(self, first_pos: int, records: list[bytes]) -> None:
+        """Raw records for positions ``first_pos ..``: each one line of JSON, no newline."""
+        ...
+
+    def add_problem(self, problem: Problem) -> None: ...
+
+
+ProgressFn = Callable[[int, int], "bool | None"]
+
+
+@dataclass
+class ImportResult:
+    columns: Columns
+    """Columns of the events imported by this run (positions ``start_pos`` onwards)."""
+    records_read: int
+    imported: int
+    skipped: int
+    """Records skipped: one ERROR problem each."""
+    warnings: int
+    """WARNING problems (records imported with a remark, plus file-level notes)."""
+    problems: list[Problem]
+    """The first :data:`MAX_LISTED_PROBLEMS` problems, in file order."""
+    end_offset: int
+    """Byte offset (decompressed) just after the last complete record: resume here."""
+    end_line: int
+    """Line number at ``end_offset``: pass it as ``start_line`` when resuming."""
+    file_size: int
+    """Raw size of the file when it was opened; nothing beyond it was read."""
+    sha1: str | None
+    """Hex sha1 of raw bytes ``[0, file_size)``; ``None`` for a resumed or cancelled import."""
+    format: Format
+    compressed: bool
+    mapping: FieldMapping
+    cancelled: bool = False
+    start_pos: int = 0
+    mtime_ns: int = 0
+    stream_names: list[str] = field(default_factory=list)
+    """Same as ``columns.stream_names`` (kept for convenience)."""
+
+    @property
+    def errors(self) -> int:
+        return self.skipped
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The bulk loop creates millions of short-lived objects and a few long-lived ones:
+    collections would only rescan them. Restores the previous state, even on error."""
+    was_enabled = gc.isenabled()
+    froze = gc.get_freeze_count() == 0
+    gc.disable()
+    if froze:
+        gc.freeze()
+    try:
+        yield
+    finally:
+        if froze:
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
+# --- careful parsing -----------------------------------------------------------------------
+
+
+class _Lenient:
+    """stdlib ``json`` with hooks: accepts NaN/Infinity and keeps big integers exactly."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def constant(self, name: str) -> None:
+        self.notes.append(f"{name} replaced by null (not valid JSON)")
+
+    def integer(self, text: str) -> int | str:
+        value = int(text)
+        if I64_MIN <= value <= U64_MAX:
+            return value
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        self.notes.append(
+            f"integer {shown} does not fit in 64 bits: kept exactly as a decimal string "
+            "(a float would lose digits)"
+        )
+        return text
+
+    def floating(self, text: str) -> float | None:
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            self.notes.append(f"number {text[:40]} is out of range: replaced by null")
+            return None
+        return value
+
+    def loads(self, raw: bytes) -> Any:
+        return json.loads(
+            raw.decode("utf-8"),
+            parse_constant=self.constant,
+            parse_int=self.integer,
+            parse_float=self.floating,
+        )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, str):
+        return "a JSON string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    return "a JSON number"
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+
+class _Run:
+    """State of one import run."""
+
+    def __init__(
+        self,
+        *,
+        file: str,
+        mapping: FieldMapping,
+        sink: RecordSink,
+        strict: bool,
+        start_pos: int,
+        previous_ids: Sequence[str] | None,
+        previous_raw: Callable[[int], bytes] | None,
+    ) -> None:
+        self.file = file
+        self.mapping = mapping
+        self.sink = sink
+        self.strict = strict
+        self.start_pos = start_pos
+        self.pos = start_pos
+        self.stream_codes: dict[str, int] = {}
+        self.type_codes: dict[str, int] = {}
+        self.stream_raw: dict[Any, int] = {}
+        self.type_raw: dict[Any, int] = {}
+        self.seen: dict[str, int] = {}
+        if previous_ids is not None:
+            for i, event_id in enumerate(previous_ids):
+                self.seen.setdefault(event_id, i)
+        self.previous_raw = previous_raw
+        self.fingerprints = array("q")
+        self.ids: list[str] = []
+        self.stream_col: list[npt.NDArray[np.int32]] = []
+        self.type_col: list[npt.NDArray[np.int32]] = []
+        self.version_col: list[npt.NDArray[np.int64]] = []
+        self.recorded_col: list[npt.NDArray[np.int64]] = []
+        self.processed_col: list[npt.NDArray[np.int64]] = []
+        self.line_starts: list[int] = []  # first position of each batch
+        self.line_tables: list[npt.NDArray[np.int64]] = []  # line of each position in it
+        self.pending: list[bytes] = []
+        self.pending_pos = start_pos
+        self.records_read = 0
+        self.skipped = 0
+        self.warnings = 0
+        self.problems: list[Problem] = []
+        self.end_offset = 0
+        self.end_line = 1
+
+    # --- problems -----------------------------------------------------------------------
+
+    def report(self, problems: list[Problem]) -> None:
+        """Hand a batch's problems over in file order; strict mode stops at an error."""
+        if len(problems) > 1:
+            problems.sort(key=lambda p: (p.offset, p.severity != Severity.ERROR))
+        for problem in problems:
+            if problem.severity == Severity.ERROR:
+                if self.strict:
+                    raise InputError(f"{problem.location()}: {problem.reason}", [problem])
+            else:
+                self.warnings += 1
+            self.sink.add_problem(problem)
+            if len(self.problems) < MAX_LISTED_PROBLEMS:
+                self.problems.append(problem)
+
+    def problem(
+        self,
+        line: int,
+        offset: int,
+        reason: str,
+        raw: bytes = b"",
+        severity: Severity = Severity.ERROR,
+    ) -> Problem:
+        return Problem(self.file, line, offset, reason, severity, excerpt(raw))
+
+    def from_issue(self, issue: Issue) -> Problem:
+        return Problem(
+            self.file, issue.line, issue.offset, issue.reason, issue.severity, issue.excerpt
+        )
+
+    # --- a batch ------------------------------------------------------------------------
+
+    def ingest(self, batch: RecordBatch) -> None:
+        problems: list[Problem] = []
+        for issue in batch.issues:
+            problems.append(self.from_issue(issue))
+            if issue.counts_as_record:
+                self.records_read += 1
+                self.skipped += 1
+        records = batch.records
+        if records:
+            objs: list[Any] | None = None
+            if not (batch.rejected or batch.unterminated or batch.big_ints):
+                try:
+                    objs = list(map(orjson.loads, records))
+                except orjson.JSONDecodeError:
+                    objs = None
+            fast = None if objs is None else self.extract_fast(objs)
+            if fast is not None and objs is not None:
+                self.records_read += len(records)
+                raws = self.fast_raws(batch, records, objs)
+                self.add(objs, raws, fast[0], fast[1], batch, None, problems)
+            else:
+                self.careful(batch, problems)
+        if not batch.unterminated:  # (the end of an unterminated tail is set by careful())
+            self.end_offset = batch.end_offset
+            self.end_line = batch.end_line
+        if problems:
+            self.report(problems)
+        self.flush(final=False)
+
+    def extract_fast(self, objs: list[Any]) -> tuple[list[list[Any]], list[int]] | None:
+        """Column values and type codes when every record is an object with a usable type."""
+        if set(map(type, objs)) != {dict}:
+            return None
+        columns = self.mapping.extract_columns(objs)
+        try:
+            types = self.encode(columns[2], self.type_raw, self.type_codes, None)
+        except _BadType:
+            return None
+        return columns, types
+
+    def fast_raws(self, batch: RecordBatch, records: list[bytes], objs: list[Any]) -> list[bytes]:
+        if batch.multiline:
+            dumps = orjson.dumps
+            return [
+                dumps(obj) if (b"\n" in raw or b"\r" in raw) else raw
+                for raw, obj in zip(records, objs, strict=True)
+            ]
+        if batch.has_cr:
+            return [raw.rstrip(b"\r") for raw in records]
+        return records
+
+    def careful(self, batch: RecordBatch, problems: list[Problem]) -> None:
+        """One record at a time: blank lines, bad records and sanitised ones."""
+        records = batch.records
+        big: set[int] = set()
+        if batch.big_ints:
+            big = {batch.index_at(offset) for offset in batch.big_ints}
+        good: list[int] = []
+        good_objs: list[Any] = []
+        good_raws: list[bytes] = []
+        warn_at: dict[int, list[str]] = {}
+        loads = orjson.loads
+        last = len(records) - 1
+        for i, raw in enumerate(records):
+            issue = batch.rejected.get(i)
+            if issue is not None:
+                self.records_read += 1
+                self.skipped += 1
+                problems.append(self.from_issue(issue))
+                continue
+            if not batch.multiline and not raw.strip():
+                continue  # a blank line is not a record
+            self.records_read += 1
+            unterminated = batch.unterminated and i == last
+            notes: list[str] = []
+            try:
+                if i in big:  # may hold integers orjson would turn into floats
+                    raise orjson.JSONDecodeError("", "", 0)
+                obj = loads(raw)
+            except orjson.JSONDecodeError:
+                obj, notes, reason = self.lenient(raw, i, batch)
+                if reason is not None:
+                    line, offset = batch.locate(i)
+                    if unterminated:
+                        reason = TRUNCATED
+                    problems.append(self.problem(line, offset, reason, raw))
+                    self.skipped += 1
+                    continue
+            sanitised = bool(notes)
+            if type(obj) is not dict:
+                line, offset = batch.locate(i)
+                problems.append(
+                    self.problem(
+                        line,
+                        offset,
+                        f"not an event: {_kind(obj)} where a JSON object was expected; the "
+                        "record is skipped",
+                        raw,
+                    )
+                )
+                self.skipped += 1
+                continue
+            reason = self.check_type(obj)
+            if reason is not None:
+                line, offset = batch.locate(i)
+                problems.append(self.problem(line, offset, reason, raw))
+                self.skipped += 1
+                continue
+            if notes:
+                warn_at[len(good)] = notes
+            if sanitised or (batch.multiline and (b"\n" in raw or b"\r" in raw)):
+                raw = orjson.dumps(obj)
+            elif batch.has_cr:
+                raw = raw.rstrip(b"\r")
+            good.append(i)
+            good_objs.append(obj)
+            good_raws.append(raw)
+            if unterminated:
+                self.end_offset = batch.base_offset + len(records[i])
+                self.end_line = batch.base_line
+        if batch.unterminated and (not good or good[-1] != last):
+            self.end_offset = batch.base_offset
+            self.end_line = batch.base_line
+        for k, notes in warn_at.items():
+            line, offset = batch.locate(good[k])
+            for note in notes:
+                problems.append(self.problem(line, offset, note, good_raws[k], Severity.WARNING))
+        if good_objs:
+            columns = self.mapping.extract_columns(good_objs)
+            types = self.encode(columns[2], self.type_raw, self.type_codes, None)
+            self.add(good_objs, good_raws, columns, types, batch, good, problems)
+
+    def lenient(self, raw: bytes, i: int, batch: RecordBatch) -> tuple[Any, list[str], str | None]:
+        """(object, notes, None) when the stdlib parser can take the record; else a reason."""
+        parser = _Lenient()
+        try:
+            orjson.loads(raw)
+            message = ""
+        except orjson.JSONDecodeError as exc:
+            message = str(exc)
+        try:
+            obj = parser.loads(raw)
+        except UnicodeDecodeError as bad:
+            _line, offset = batch.locate(i)
+            return (
+                None,
+                [],
+                f"invalid UTF-8 at byte {offset + bad.start} (column {bad.start + 1} of the "
+                f"record): {bad.reason}; the record is skipped — convert the file to UTF-8 "
+                "(e.g. iconv -f latin1 -t utf-8) and import again",
+            )
+        except (ValueError, RecursionError):
+            hint = ""
+            if raw.strip() in (b"{", b"["):
+                hint = " (is the file pretty-printed JSON rather than JSON Lines?)"
+            return None, [], f"not valid JSON: {message}{hint}; the record is skipped"
+        try:
+            orjson.dumps(obj)
+        except orjson.JSONEncodeError as bad:
+            return None, [], f"not valid JSON: {message} ({bad}); the record is skipped"
+        return obj, parser.notes, None
+
+    def check_type(self, obj: dict[str, Any]) -> str | None:
+        raw_type = self.mapping.extract(obj)[2]
+        if raw_type is None or raw_type == "":
+            return (
+                f"no event type: {self.mapping.describe_missing('type', obj)}; the record is "
+                "skipped (map 'type' to the member that holds it)"
+            )
+        if normalise_name(raw_type, None) is None:
+            shown = orjson.dumps(raw_type).decode()[:60]
+            return (
+                f"the event type must be text, not {shown}; the record is skipped (map 'type' "
+                "to another member)"
+            )
+        return None
+
+    # --- columns ------------------------------------------------------------------------
+
+    def encode(
+        self,
+        values: list[Any],
+        raw_codes: dict[Any, int],
+        codes: dict[str, int],
+        default: str | None,
+    ) -> list[int]:
+        """Dictionary codes for stream or type values, in order of first appearance.
+
+        ``raw_codes`` remembers the code of every raw value seen (so the steady state is one
+        C-level ``map``); values are normalised (:func:`normalise_name`) only when new.
+        Raises :class:`_BadType` for a value that cannot be a name (``default`` None).
+        """
+        try:
+            return list(map(raw_codes.__getitem__, values))
+        except (KeyError, TypeError):
+            pass
+        try:
+            distinct = list(dict.fromkeys(values))
+        except TypeError:  # unhashable values (objects as names): the slow way
+            distinct = []
+        simple = bool(distinct)
+        for value in distinct:
+            if value in raw_codes:
+                continue
+            name = normalise_name(value, default)
+            if name is None:
+                raise _BadType
+            kind = type(value)
+            if kind is not str and kind is not int and value is not None:
+                simple = False  # True == 1 == 1.0 as dict keys: do not remember those
+                continue
+            raw_codes[value] = codes.setdefault(name, len(codes))
+        if simple:
+            return list(map(raw_codes.__getitem__, values))
+        result = []
+        for value in values:
+            name = normalise_name(value, default)
+            if name is None:
+                raise _BadType
+            result.append(codes.setdefault(name, len(codes)))
+        return result
+
+    def add(
+        self,
+        objs: list[Any],
+        raws: list[bytes],
+        columns: list[list[Any]],
+        types: list[int],
+        batch: RecordBatch,
+        index: list[int] | None,
+        problems: list[Problem],
+    ) -> None:
+        """Append good records (``index``: their indices in the batch; None: all of it)."""
+        n = len(objs)
+        first = self.pos
+        ids_raw, streams, _types, versions, recorded, processed = columns
+
+        def locate(k: int) -> tuple[int, int]:
+            return batch.locate(k if index is None else index[k])
+
+        # Lines of the new positions, for reports that name an earlier record.
+        if index is None and batch.lines is None:
+            table = np.arange(batch.base_line, batch.base_line + n, dtype=np.int64)
+        elif index is None:
+            table = np.array(batch.lines, np.int64)
+        else:
+            table = np.array([locate(k)[0] for k in range(n)], np.int64)
+        self.line_starts.append(first)
+        self.line_tables.append(table)
+
+        # Event ids: text; missing ones derived from the position.
+        if set(map(type, ids_raw)) == {str} and "" not in ids_raw:
+            ids = ids_raw
+        else:
+            ids = [normalise_id(v, first + k) for k, v in enumerate(ids_raw)]
+        self.ids.extend(ids)
+        self.check_duplicates(ids, raws, first, locate, problems)
+
+        self.stream_col.append(
+            np.array(self.encode(streams, self.stream_raw, self.stream_codes, NO_STREAM), np.int32)
+        )
+        self.type_col.append(np.array(types, np.int32))
+
+        self.version_col.append(self.integers(versions, "version", locate, raws, problems))
+        for values, name, target in (
+            (recorded, "recorded_at", self.recorded_col),
+            (processed, "processed_at", self.processed_col),
+        ):
+            stamps, errors = parse_timestamps(values)
+            target.append(stamps)
+            for k, reason in errors:
+                line, offset = locate(k)
+                problems.append(
+                    self.problem(
+                        line,
+                        offset,
+                        f"{name}: {reason}; kept as missing",
+                        raws[k],
+                        Severity.WARNING,
+                    )
+                )
+        self.pos += n
+        self.pending.extend(raws)
+
+    def integers(
+        self,
+        values: list[Any],
+        name: str,
+        locate: Callable[[int], tuple[int, int]],
+        raws: list[bytes],
+        problems: list[Problem],
+    ) -> npt.NDArray[np.int64]:
+        kinds = set(map(type, values))
+        if kinds == {type(None)}:
+            return np.full(len(values), NA, np.int64)
+        if kinds == {int}:
+            try:
+                return np.array(values, np.int64)
+            except OverflowError:
+                pass
+        out = np.full(len(values), NA, np.int64)
+        for k, value in enumerate(values):
+            try:
+                number = normalise_int(value)
+                if number is not None and not NA < number <= _INT64_MAX:
+                    raise ValueError(f"{number} is out of range")
+            except ValueError as exc:
+                line, offset = locate(k)
+                problems.append(
+                    self.problem(
+                        line, offset, f"{name}: {exc}; kept as missing", raws[k], Severity.WARNING
+                    )
+                )
+                continue
+            if number is not None:
+                out[k] = number
+        return out
+
+    def check_duplicates(
+        self,
+        ids: list[str],
+        raws: list[bytes],
+        first: int,
+        locate: Callable[[int], tuple[int, int]],
+        problems: list[Problem],
+    ) -> None:
+        n = len(ids)
+        seen = self.seen
+        fresh = dict(zip(reversed(ids), range(first + n - 1, first - 1, -1), strict=True))
+        self.fingerprints.extend(map(hash, raws))
+        if len(fresh) == n and seen.keys().isdisjoint(fresh):
+            seen.update(fresh)
+            return
+        for k, event_id in enumerate(ids):
+            pos = first + k
+            earlier = seen.setdefault(event_id, pos)
+            if earlier == pos:
+                continue
+            line, offset = locate(k)
+            same = self.same_bytes(earlier, raws[k])
+            where = f"position {earlier}"
+            earlier_line = self.line_of(earlier)
+            if earlier_line is not None:
+                where += f" (line {earlier_line})"
+            if same is None:
+                verdict = "(imported earlier; bodies not compared)"
+            elif same:
+                verdict = "with the same bytes: an exact re-delivery (at-least-once delivery)"
+            else:
+                verdict = "with a different body: an id collision"
+            problems.append(
+                self.problem(
+                    line,
+                    offset,
+                    f"duplicate event id {event_id!r}: also used by the record at {where} "
+                    f"{verdict}; both are imported",
+                    raws[k],
+                    Severity.WARNING,
+                )
+            )
+
+    def same_bytes(self, earlier: int, raw: bytes) -> bool | None:
+        if earlier >= self.start_pos:
+            return self.fingerprints[earlier - self.start_pos] == hash(raw)
+        if self.previous_raw is None:
+            return None
+        try:
+            return self.previous_raw(earlier) == raw
+        except Exception:  # the caller's store: a failure only costs the comparison
+            return None
+
+    def line_of(self, pos: int) -> int | None:
+        if pos < self.start_pos:
+            return None
+        i = bisect_right(self.line_starts, pos) - 1
+        return int(self.line_tables[i][pos - self.line_starts[i]])
+
+    # --- output -------------------------------------------------------------------------
+
+    def flush(self, final: bool) -> None:
+        pending = self.pending
+        start = 0
+        pos = self.pending_pos
+        while len(pending) - start > 0:
+            room = CHUNK_SIZE - pos % CHUNK_SIZE
+            if len(pending) - start < room and not final:
+                break
+            take = min(room, len(pending) - start)
+            self.sink.add_chunk(pos, pending[start : start + take])
+            start += take
+            pos += take
+        self.pending = pending[start:] if start else pending
+        self.pending_pos = pos
+
+    def columns(self) -> Columns:
+        def cat32(parts: list[npt.NDArray[np.int32]]) -> npt.NDArray[np.int32]:
+            return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+
+        def cat64(parts: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+            return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+        ids = np.empty(len(self.ids), object)
+        ids[:] = self.ids
+        return Columns(
+            stream_codes=cat32(self.stream_col),
+            type_codes=cat32(self.type_col),
+            versions=cat64(self.version_col),
+            recorded_us=cat64(self.recorded_col),
+            processed_us=cat64(self.processed_col),
+            event_ids=ids,
+            stream_names=list(self.stream_codes),
+            type_names=list(self.type_codes),
+        )
+
+
+class _BadType(Exception):
+    """A batch holds a record whose type is missing or unusable: take the careful path."""
+
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def _strip_bom(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """Drop a UTF-8 byte order mark at offset 0 (it is still counted in offsets)."""
+    head = b""
+    for block in blocks:
+        head += block
+        if len(head) >= len(BOM) or not BOM.startswith(head):
+            break
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    if head:
+        yield head
+    yield from blocks
+
+
+def _sample(head: bytes, is_array: bool, limit: int) -> list[Any]:
+    """Parsed objects among the first records, for detecting the mapping."""
+    if head.startswith(BOM):
+        head = head[len(BOM) :]
+    out: list[Any] = []
+    if is_array:
+        splitter = ArraySplitter(offset=0, line=1, max_record_bytes=limit)
+        records = splitter.feed(head).records
+    else:
+        records = head.split(b"\n")[: SAMPLE_RECORDS * 2]
+    for raw in records:
+        if len(out) >= SAMPLE_RECORDS:
+            break
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if type(obj) is dict:
+            out.append(obj)
+    return out
+
+
+def run_import(
+    path: str | os.PathLike[str],
+    *,
+    sink: RecordSink,
+    fmt: Format | str | None = None,
+    mapping: FieldMapping | Mapping[str, str | None] | None = None,
+    strict: bool = False,
+    start_offset: int = 0,
+    start_line: int = 1,
+    start_pos: int = 0,
+    progress: ProgressFn | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    previous_ids: Sequence[str] | None = None,
+    previous_raw: Callable[[int], bytes] | None = None,
+    block_size: int = BLOCK_SIZE,
+) -> ImportResult:
+    """Import a log file (see the module docstring for the policy).
+
+    ``fmt``: a :class:`~models.readers.Format` (or its value); detected from the content when
+    ``None``. ``mapping``: a :class:`FieldMapping` used as is (resuming: pass the stored one),
+    or a dict of overrides on top of the detected mapping. ``previous_ids`` (event ids of
+    positions ``0 .. start_pos - 1``) lets a resumed import report duplicates of earlier
+    events, ``previous_raw(pos)`` also lets it compare their bytes.
+    """
+    if start_offset < 0 or start_line < 1 or start_pos < 0:
+        raise ValueError("start_offset and start_pos must be >= 0, start_line >= 1")
+    with Source(path, block_size=block_size) as source, _gc_paused():
+        label = str(path)
+        head = source.head()
+        if start_offset == 0 and not head.strip(b" \t\r\n" + BOM):
+            return _empty(label, source, fmt, mapping, sink, start_pos, start_line)
+        if fmt is not None:
+            if not _valid_fmt(fmt):
+                known = ", ".join(f.value for f in Format)
+                raise InputError(f"unknown format {fmt!r}; known formats: {known}")
+            the_format = Format(fmt)
+            sample = _sample(head, the_format.is_array, max_record_bytes)
+        else:
+            container = detect_container(head)
+            if container is None:
+                raise InputError(
+                    f"{label}: not a JSON Lines or JSON array log (it starts with "
+                    f"{excerpt(head.lstrip(BOM).lstrip()[:40])!r}); Rewind reads JSON Lines "
+                    "(.jsonl, .ndjson, optionally gzip-compressed), JSON arrays of events and "
+                    "CloudEvents"
+                )
+            sample = _sample(head, container, max_record_bytes)
+            is_ce = bool(sample) and sum("specversion" in r for r in sample) * 2 >= len(sample)
+            if container:
+                the_format = Format.CLOUDEVENTS_BATCH if is_ce else Format.JSON_ARRAY
+            else:
+                the_format = Format.CLOUDEVENTS if is_ce else Format.JSONL
+        if mapping is None and the_format.is_cloudevents:
+            chosen = FieldMapping.cloudevents()
+        else:
+            try:
+                chosen = resolve_mapping(mapping, sample)
+            except ValueError as exc:
+                raise InputError(f"{label}: the mapping is not usable: {exc}") from None
+        need = chosen.requires()
+        if need is not None:
+            keys = sorted({k for r in sample for k in r})[:30]
+            raise InputError(
+                f"{label}: {need} (members of the first records: {', '.join(keys) or 'none'})"
+            )
+        run = _Run(
+            file=label,
+            mapping=chosen,
+            sink=sink,
+            strict=strict,
+            start_pos=start_pos,
+            previous_ids=previous_ids,
+            previous_raw=previous_raw,
+        )
+        run.end_offset = start_offset
+        run.end_line = start_line
+        blocks: Iterator[bytes] = source.blocks(start_offset)
+        if start_offset == 0:
+            blocks = _strip_bom(blocks)
+            first_offset = len(BOM) if head.startswith(BOM) else 0
+        else:
+            first_offset = start_offset
+        cancelled = False
+        if the_format.is_array:
+            splitter = ArraySplitter(
+                offset=first_offset,
+                line=start_line,
+                max_record_bytes=max_record_bytes,
+                resumed=start_offset > 0,
+            )
+            batches: Iterator[RecordBatch] = chain(
+                map(splitter.feed, blocks), _lazy(splitter.finish)
+            )
+        else:
+            batches = line_batches(
+                blocks, offset=first_offset, line=start_line, max_record_bytes=max_record_bytes
+            )
+        for batch in batches:
+            run.ingest(batch)
+            if progress is not None and progress(source.raw_done, source.size) is False:
+                cancelled = True
+                break
+        run.flush(final=True)
+        complete = not cancelled and start_offset == 0
+        return ImportResult(
+            columns=run.columns(),
+            records_read=run.records_read,
+            imported=run.pos - start_pos,
+            skipped=run.skipped,
+            warnings=run.warnings,
+            problems=run.problems,
+            end_offset=run.end_offset,
+            end_line=run.end_line,
+            file_size=source.size,
+            sha1=source.sha1 if complete else None,
+            format=the_format,
+            compressed=source.compressed,
+            mapping=chosen,
+            cancelled=cancelled,
+            start_pos=start_pos,
+            mtime_ns=source.mtime_ns,
+            stream_names=list(run.stream_codes),
+        )
+
+
+def _lazy(finish: Callable[[], RecordBatch]) -> Iterator[RecordBatch]:
+    yield finish()
+
+
+def _valid_fmt(fmt: Format | str | None) -> bool:
+    if fmt is None:
+        return False
+    try:
+        Format(fmt)
+    except ValueError:
+        return False
+    return True
+
+
+def _empty(
+    label: str,
+    source: Source,
+    fmt: Format | str | None,
+    mapping: FieldMapping | Mapping[str, str | None] | None,
+    sink: RecordSink,
+    start_pos: int,
+    start_line: int,
+) -> ImportResult:
+    problem = Problem(
+        label,
+        0,
+        0,
+        "the file is empty: there are no events to import (if the log is still being "
+        "written, import it again later)",
+        Severity.WARNING,
+    )
+    sink.add_problem(problem)
+    the_format = Format(fmt) if fmt is not None and _valid_fmt(fmt) else Format.JSONL
+    if isinstance(mapping, FieldMapping):
+        chosen = mapping
+    elif the_format.is_cloudevents and mapping is None:
+        chosen = FieldMapping.cloudevents()
+    else:
+        chosen = resolve_mapping(mapping, [])
+    for _ in source.blocks(0):
+        pass  # hash what is there (a BOM, whitespace)
+    return ImportResult(
+        columns=Columns.empty(),
+        records_read=0,
+        imported=0,
+        skipped=0,
+        warnings=1,
+        problems=[problem],
+        end_offset=0,
+        end_line=start_line,
+        file_size=source.size,
+        sha1=source.sha1,
+        format=the_format,
+        compressed=source.compressed,
+        mapping=chosen,
+        start_pos=start_pos,
+        mtime_ns=source.mtime_ns,
+    )
+
+
+# --- read path -----------------------------------------------------------------------------
+
+
+def decode_record(
+    raw: bytes,
+    mapping: FieldMapping,
+    key: int,
+    pos: int,
+    event_id: str,
+    stream: str,
+    type: str,
+    version: int | None,
+    recorded_us: int | None,
+    processed_us: int | None,
+) -> Event:
+    """The full event from a stored raw record and its column values.
+
+    Raw records are what the import handed to the sink (valid, compact JSON objects), so
+    this is one ``orjson.loads`` plus a few dict lookups. ``NA`` column values count as
+    missing.
+    """
+    obj = orjson.loads(raw)
+    return mapping.to_event(
+        obj,
+        key=key,
+        pos=pos,
+        event_id=event_id,
+        stream=stream,
+        type=type,
+        version=None if version is None or version == NA else version,
+        recorded_us=None if recorded_us is None or recorded_us == NA else recorded_us,
+        processed_us=None if processed_us is None or processed_us == NA else processed_us,
+    )
+
+
+def event_at(raw: bytes, mapping: FieldMapping, columns: Columns, index: int, pos: int) -> Event:
+    """:func:`decode_record` with the column values taken from ``columns[index]``; the
+    event's key and position are ``pos`` (source events are keyed by position)."""
+    return decode_record(
+        raw,
+        mapping,
+        pos,
+        pos,
+        str(columns.event_ids[index]),
+        columns.stream_names[int(columns.stream_codes[index])],
+        columns.type_names[int(columns.type_codes[index])],
+        int(columns.versions[index]),
+        int(columns.recorded_us[index]),
+        int(columns.processed_us[index]),
+    )

@@ -1,0 +1,256 @@
+"""Reading a log file: read-only, in blocks, gzip-aware, hashed in the same pass.
+
+The file is opened ``rb`` and never written. Its size is taken when it is opened and nothing
+beyond that size is read, so a log that is still being written gives a consistent
+(size, sha1, records) triple; what is appended later is picked up by a resumed import.
+
+Offsets everywhere (records, problems, ``start_offset``) are byte offsets in the
+*decompressed* input, counting a leading UTF-8 byte order mark; the progress callback and the
+sha1 see the raw file bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from stat import S_ISREG
+from types import TracebackType
+from typing import BinaryIO
+
+from models.problems import InputError
+
+BLOCK_SIZE = 4 << 20
+"""Bytes read (and decompressed) at a time: big enough to amortise per-batch work, small
+enough that a batch of parsed records stays a few tens of MB."""
+
+GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
+
+
+class _Hasher:
+    """sha1 on a helper thread: hashlib releases the GIL for large buffers, so hashing a
+    block overlaps parsing the previous one instead of adding to it."""
+
+    THREADED_MIN = 256 << 10
+    MAX_PENDING = 4
+
+    def __init__(self) -> None:
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[None]] = deque()
+
+    def update(self, data: bytes) -> None:
+        if len(data) < self.THREADED_MIN:
+            self._drain()
+            self._sha1.update(data)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="rewind-sha1")
+        while len(self._pending) >= self.MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self._sha1.update, data))
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def hexdigest(self) -> str:
+        self._drain()
+        return self._sha1.hexdigest()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
+
+
+def _open_error(path: Path, exc: OSError) -> InputError:
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"{path}: no such file; check the path")
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"{path}: is a directory, not a log file")
+    if isinstance(exc, PermissionError):
+        return InputError(f"{path}: permission denied; Rewind needs read access to the log")
+    return InputError(f"{path}: cannot be read ({exc.strerror or exc})")
+
+
+class Source:
+    """One log file opened for reading; use as a context manager."""
+
+    def __init__(self, path: str | os.PathLike[str], block_size: int = BLOCK_SIZE) -> None:
+        self.path = Path(path)
+        self.block_size = block_size
+        try:
+            self._file: BinaryIO = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise _open_error(self.path, exc) from None
+        try:
+            st = os.fstat(self._file.fileno())
+            if not S_ISREG(st.st_mode):
+                raise InputError(f"{self.path}: not a regular file")
+            self.size = st.st_size
+            """Raw size when opened; nothing beyond it is read."""
+            self.mtime_ns = st.st_mtime_ns
+            self.compressed = self._file.read(2) == GZIP_MAGIC
+        except OSError as exc:
+            self._file.close()
+            raise _open_error(self.path, exc) from None
+        except InputError:
+            self._file.close()
+            raise
+        self.raw_done = 0
+        """Raw bytes consumed by :meth:`blocks` so far (for progress)."""
+        self.sha1: str | None = None
+        """Hex sha1 of raw bytes ``[0, size)``; set when :meth:`blocks` started at 0 and ran to
+        the end."""
+        self.decompressed_size = 0
+        """Decompressed bytes produced by :meth:`blocks`, counted from offset 0."""
+        self._head: bytes | None = None
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def head(self) -> bytes:
+        """The first block of decompressed input, for sniffing (cached; not hashed)."""
+        if self._head is None:
+            parts: list[bytes] = []
+            total = 0
+            for data in self._raw_blocks(0, hash_it=False, limit=self.block_size):
+                parts.append(data)
+                total += len(data)
+                if total >= self.block_size:
+                    break
+            self._head = b"".join(parts)
+        return self._head
+
+    def blocks(self, start_offset: int = 0) -> Iterator[bytes]:
+        """Decompressed input from ``start_offset`` to the end, one block at a time.
+
+        A gzip stream that ends early (a compressed log still being written) simply ends; a
+        corrupt one raises :class:`InputError`.
+        """
+        skip = start_offset if self.compressed else 0  # plain files seek instead
+        for data in self._raw_blocks(start_offset, hash_it=start_offset == 0):
+            if skip:
+                if len(data) <= skip:
+                    skip -= len(data)
+                    continue
+                data = data[skip:]
+                skip = 0
+            if data:
+                yield data
+
+    def _raw_blocks(
+        self, start_offset: int, *, hash_it: bool, limit: int | None = None
+    ) -> Iterator[bytes]:
+        """Decompressed data from the start (gzip) or from ``start_offset`` (plain files)."""
+        f = self._file
+        size = self.size
+        hasher = _Hasher() if hash_it else None
+        try:
+            if not self.compressed:
+                f.seek(start_offset)
+                pos = start_offset
+                if hash_it:
+                    self.raw_done = 0
+                while pos < size:
+                    data = f.read(min(self.block_size, size - pos))
+                    if not data:
+                        break
+                    pos += len(data)
+                    if hasher is not None:
+                        hasher.update(data)
+                    if limit is None:
+                        self.raw_done = pos
+                        self.decompressed_size = pos
+                    yield data
+                if hasher is not None:
+                    self.sha1 = hasher.hexdigest()
+                return
+            f.seek(0)
+            decomp = zlib.decompressobj(wbits=31)
+            pos = 0
+            produced = 0
+            while pos < size:
+                raw = f.read(min(self.block_size, size - pos))
+                if not raw:
+                    break
+                pos += len(raw)
+                if hasher is not None:
+                    hasher.update(raw)
+                if limit is None:
+                    self.raw_done = pos
+                pending = raw
+                while pending:
+                    try:
+                        data = decomp.decompress(pending, self.block_size)
+                    except zlib.error as exc:
+                        raise InputError(
+                            f"{self.path}: the gzip data is corrupt at compressed byte "
+                            f"{pos - len(pending)} ({exc}); re-create the file or "
+                            "decompress what is readable with 'zcat' first"
+                        ) from None
+                    pending = decomp.unconsumed_tail
+                    if decomp.eof:
+                        # Concatenated gzip members are one stream (gzip(1) semantics).
+                        rest = decomp.unused_data
+                        decomp = zlib.decompressobj(wbits=31)
+                        pending = rest + pending
+                        if pending and pending.strip(b"\x00") == b"":
+                            pending = b""  # zero padding after the last member
+                    if data:
+                        produced += len(data)
+                        if limit is None:
+                            self.decompressed_size = produced
+                        yield data
+                        if limit is not None and produced >= limit:
+                            return
+            # An unfinished last member is what a compressed log being written looks like:
+            # what was decompressed is used and the rest is picked up by a resumed import.
+            if hasher is not None:
+                self.sha1 = hasher.hexdigest()
+        except OSError as exc:
+            raise InputError(f"{self.path}: read error ({exc.strerror or exc})") from None
+        finally:
+            if hasher is not None:
+                hasher.close()
+
+
+def file_sha1(path: str | os.PathLike[str], size: int | None = None) -> str:
+    """Hex sha1 of the first ``size`` raw bytes (the whole file when ``None``).
+
+    For deciding whether a log only grew: compare with the sha1 an earlier import stored for
+    its size, then resume that import from its ``end_offset``.
+    """
+    hasher = hashlib.sha1(usedforsecurity=False)
+    try:
+        with open(path, "rb") as f:
+            remaining = size
+            while remaining is None or remaining > 0:
+                n = BLOCK_SIZE if remaining is None else min(BLOCK_SIZE, remaining)
+                data = f.read(n)
+                if not data:
+                    break
+                hasher.update(data)
+                if remaining is not None:
+                    remaining -= len(data)
+    except OSError as exc:
+        raise _open_error(Path(path), exc) from None
+    return hasher.hexdigest()

@@ -1,0 +1,324 @@
+"""The import sink: chunks and problems stream in, ``finish`` makes them visible at once.
+
+Chunks are written in batches of about ``FLUSH_BYTES`` (bounded memory and WAL), each batch in
+its own transaction, but nothing a reader uses changes until ``finish``: a first import keeps
+the source in status ``importing``; an append writes chunks past the stored ``event_count``;
+a replacement writes a new ``generation``. ``finish`` then updates the columns, counts and file
+identity in one transaction. Rows left by an interrupted import are garbage that the next
+``begin_*`` removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from enum import StrEnum
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.engine import Connection
+
+from models.log import Columns
+from models.problems import Problem
+from models.workspace_change import prefix_sha1
+from models.workspace_columns import encode_columns, merge_columns
+from models.workspace_db import executemany
+from models.workspace_records import ImportOutcome, Source, SourceStatus, WorkspaceError, now_us
+from models.workspace_schema import chunks, columns, problems, snapshots, sources
+
+if TYPE_CHECKING:
+    from models.workspace import Workspace
+
+FLUSH_BYTES = 16 << 20
+FLUSH_PROBLEMS = 10_000
+RAW = "raw"
+
+CHUNK_FIELDS = ("source_id", "generation", "chunk_no", "first_pos", "count", "codec", "data")
+PROBLEM_FIELDS = (
+    "source_id",
+    "generation",
+    "seq",
+    "severity",
+    "file",
+    "line",
+    "offset",
+    "reason",
+    "excerpt",
+)
+COLUMN_FIELDS = ("source_id", "generation", "name", "dtype", "count", "data")
+
+
+class ImportMode(StrEnum):
+    NEW = "new"
+    APPEND = "append"
+    REPLACE = "replace"
+
+
+class ImportWriter:
+    """Implements the importer's sink (``add_chunk``, ``add_problem``); use as a context
+    manager so that an exception aborts.
+
+    Pass :attr:`start_pos`, :attr:`start_offset` and :attr:`start_line` to ``run_import``
+    (they are 0, 0 and 1 except for an append, which resumes where the last import ended).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        source: Source,
+        mode: ImportMode,
+        generation: int,
+        first_chunk_no: int,
+        mtime_ns: int,
+    ) -> None:
+        self._ws = workspace
+        self.source_id = source.id
+        self.path = source.path
+        self.mode = mode
+        self.generation = generation
+        appending = mode is ImportMode.APPEND
+        self.start_pos = source.event_count if appending else 0
+        self.start_offset = source.end_offset if appending else 0
+        self.start_line = source.end_line if appending else 1
+        self._first_problem_seq = source.problem_count if appending else 0
+        self._mtime_ns = mtime_ns
+        self._next_pos = self.start_pos
+        self._next_chunk_no = first_chunk_no
+        self._next_problem_seq = self._first_problem_seq
+        self._chunk_rows: list[tuple[object, ...]] = []
+        self._chunk_bytes = 0
+        self._problem_rows: list[tuple[object, ...]] = []
+        self._done = False
+
+    @property
+    def records_added(self) -> int:
+        return self._next_pos - self.start_pos
+
+    @property
+    def problems_added(self) -> int:
+        return self._next_problem_seq - self._first_problem_seq
+
+    def add_chunk(self, first_pos: int, records: list[bytes]) -> None:
+        """Records are raw single-line JSON; ``first_pos`` must continue where the last ended."""
+        self._check_open()
+        if first_pos != self._next_pos:
+            raise ValueError(
+                f"chunk starts at position {first_pos}, expected {self._next_pos} "
+                "(chunks must be contiguous and start at writer.start_pos)"
+            )
+        if not records:
+            return
+        data = b"\n".join(records)
+        if data.count(b"\n") != len(records) - 1:
+            raise ValueError(
+                f"a record of the chunk at position {first_pos} contains a newline; "
+                "records must be single-line"
+            )
+        self._chunk_rows.append(
+            (
+                self.source_id,
+                self.generation,
+                self._next_chunk_no,
+                first_pos,
+                len(records),
+                RAW,
+                data,
+            )
+        )
+        self._chunk_bytes += len(data)
+        self._next_chunk_no += 1
+        self._next_pos += len(records)
+        if self._chunk_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def add_problem(self, problem: Problem) -> None:
+        self._check_open()
+        self._problem_rows.append(
+            (
+                self.source_id,
+                self.generation,
+                self._next_problem_seq,
+                problem.severity.value,
+                problem.file,
+                problem.line,
+                problem.offset,
+                problem.reason,
+                problem.excerpt,
+            )
+        )
+        self._next_problem_seq += 1
+        if len(self._problem_rows) >= FLUSH_PROBLEMS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is buffered (still invisible to readers until :meth:`finish`)."""
+        self._check_open()
+        if self._chunk_rows or self._problem_rows:
+            with self._ws.write() as conn:
+                self._write_buffers(conn)
+
+    def _write_buffers(self, conn: Connection) -> None:
+        executemany(conn, "chunks", CHUNK_FIELDS, self._chunk_rows)
+        executemany(conn, "problems", PROBLEM_FIELDS, self._problem_rows)
+        self._chunk_rows = []
+        self._chunk_bytes = 0
+        self._problem_rows = []
+
+    def finish(self, result: ImportOutcome) -> Source:
+        """Make the import visible: columns, counts and file identity in one transaction."""
+        self._check_open()
+        added = result.columns
+        if len(added) != self.records_added:
+            raise ValueError(
+                f"the import wrote {self.records_added} records but its columns hold "
+                f"{len(added)} events"
+            )
+        sha1 = result.sha1
+        if sha1 is None:  # a resumed import read only the new part
+            try:
+                sha1 = prefix_sha1(self.path, result.file_size)
+            except OSError as error:
+                raise WorkspaceError(f"cannot read {self.path}: {error.strerror}") from None
+        mapping = result.mapping
+        if hasattr(mapping, "to_json"):
+            mapping = mapping.to_json()
+        mapping_json = self._ws._dump_json(mapping, "the import's mapping")
+        with self._ws.write() as conn:
+            self._write_buffers(conn)
+            current = self._ws._source_row(conn, self.source_id, lock=True)
+            if self.mode is ImportMode.APPEND:
+                old = self._ws._load_columns(conn, current)
+                merged: Columns = merge_columns(old, added)
+                counts = (
+                    current.records_read + result.records_read,
+                    current.imported + result.imported,
+                    current.skipped + result.skipped,
+                )
+            else:
+                merged = added
+                counts = (result.records_read, result.imported, result.skipped)
+            where_columns = and_(
+                columns.c.source_id == self.source_id, columns.c.generation == self.generation
+            )
+            conn.execute(delete(columns).where(where_columns))
+            executemany(
+                conn,
+                "columns",
+                COLUMN_FIELDS,
+                [(self.source_id, self.generation, *row) for row in encode_columns(merged)],
+            )
+            conn.execute(
+                update(sources)
+                .where(sources.c.id == self.source_id)
+                .values(
+                    format=str(result.format),
+                    compressed=bool(result.compressed),
+                    mapping=mapping_json,
+                    size=result.file_size,
+                    mtime_ns=result.mtime_ns or self._mtime_ns,
+                    sha1=sha1,
+                    end_offset=result.end_offset,
+                    end_line=result.end_line,
+                    records_read=counts[0],
+                    imported=counts[1],
+                    skipped=counts[2],
+                    event_count=len(merged),
+                    problem_count=self._next_problem_seq,
+                    imported_at=now_us(),
+                    status=SourceStatus.READY.value,
+                    generation=self.generation,
+                )
+            )
+            if self.mode is ImportMode.REPLACE:
+                for table in (chunks, columns, problems):
+                    conn.execute(
+                        delete(table).where(
+                            table.c.source_id == self.source_id,
+                            table.c.generation != self.generation,
+                        )
+                    )
+                # Snapshots were folded from the old events; branches and edits stay.
+                conn.execute(delete(snapshots).where(snapshots.c.source_id == self.source_id))
+            source = self._ws._source_row(conn, self.source_id)
+        self._done = True
+        return source
+
+    def abort(self) -> None:
+        """Drop what this import wrote; the source stays as it was before ``begin_*``."""
+        if self._done:
+            return
+        self._done = True
+        self._chunk_rows = []
+        self._problem_rows = []
+        with self._ws.write() as conn:
+            _remove_unfinished(conn, self.source_id, self.mode, self.generation)
+
+    def __enter__(self) -> ImportWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.abort()  # no-op after finish()
+            return
+        # The original error matters more; leftovers are removed by the next begin_*.
+        with contextlib.suppress(WorkspaceError):
+            self.abort()
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise RuntimeError("this import has already been finished or aborted")
+
+
+def _remove_unfinished(conn: Connection, source_id: int, mode: ImportMode, generation: int) -> None:
+    if mode is ImportMode.NEW:
+        conn.execute(
+            delete(sources).where(
+                sources.c.id == source_id, sources.c.status == SourceStatus.IMPORTING.value
+            )
+        )
+        return
+    if mode is ImportMode.REPLACE:
+        for table in (chunks, columns, problems):
+            conn.execute(
+                delete(table).where(
+                    table.c.source_id == source_id, table.c.generation == generation
+                )
+            )
+        return
+    remove_garbage(conn, source_id)
+
+
+def remove_garbage(conn: Connection, source_id: int) -> None:
+    """Delete rows a reader can never see: other generations, and chunks or problems past
+    the counts of the current one (left by an interrupted import)."""
+    row = conn.execute(
+        select(sources.c.generation, sources.c.event_count, sources.c.problem_count).where(
+            sources.c.id == source_id
+        )
+    ).one_or_none()
+    if row is None:
+        return
+    generation, event_count, problem_count = row
+    for table in (chunks, columns, problems):
+        conn.execute(
+            delete(table).where(table.c.source_id == source_id, table.c.generation != generation)
+        )
+    conn.execute(
+        delete(chunks).where(
+            chunks.c.source_id == source_id,
+            chunks.c.generation == generation,
+            chunks.c.first_pos >= event_count,
+        )
+    )
+    conn.execute(
+        delete(problems).where(
+            problems.c.source_id == source_id,
+            problems.c.generation == generation,
+            problems.c.seq >= problem_count,
+        )
+    )

@@ -1,0 +1,261 @@
+"""An :class:`~models.log.EventLog` over a source stored in the workspace.
+
+Columns (and the chunk index) are loaded once; payloads are read in chunks. ``events`` and
+``event`` go through a small LRU cache of chunks whose events are decoded on demand;
+``iter_events`` streams chunks in big ordered batches without caching (the full-replay path).
+
+The workspace stores raw records; turning one into an :class:`Event` is the importer's
+business, so the decoder is injected (see :class:`RecordDecoder`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from models.event import Event
+from models.log import NA, Columns, Int64Array
+from models.workspace import ChunkIndex, Workspace
+from models.workspace_records import Source, WorkspaceError
+
+DEFAULT_CACHE_CHUNKS = 8
+DEFAULT_BATCH_CHUNKS = 32
+
+
+class RecordDecoder(Protocol):
+    """Turns a stored raw record into an Event; the column values of its position are passed
+    along (already decoded: names for codes, None for NA) so it need not recompute them.
+
+    Typically the importer's ``decode_record`` bound to the source's mapping; the key of a
+    source event is its position.
+    """
+
+    def __call__(
+        self,
+        raw: bytes,
+        pos: int,
+        event_id: str,
+        stream: str,
+        type_: str,
+        version: int | None,
+        recorded_us: int | None,
+        processed_us: int | None,
+        /,
+    ) -> Event: ...
+
+
+class _CachedChunk:
+    __slots__ = ("events", "first", "records")
+
+    def __init__(self, first: int, records: list[bytes]) -> None:
+        self.first = first
+        self.records = records
+        self.events: list[Event | None] = [None] * len(records)
+
+
+class WorkspaceLog:
+    """Read-only view of one import of a source: create a new one after an append or
+    replacement to see the new events."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        source_id: int,
+        decode: RecordDecoder,
+        *,
+        cache_chunks: int = DEFAULT_CACHE_CHUNKS,
+        batch_chunks: int = DEFAULT_BATCH_CHUNKS,
+    ) -> None:
+        if cache_chunks < 1 or batch_chunks < 1:
+            raise ValueError("cache_chunks and batch_chunks must be at least 1")
+        self._ws = workspace
+        self._decode = decode
+        self.source: Source
+        self.source, self._columns, self._index = workspace.log_state(source_id)
+        self._stream_names = _name_array(self._columns.stream_names)
+        self._type_names = _name_array(self._columns.type_names)
+        self._cache: OrderedDict[int, _CachedChunk] = OrderedDict()
+        self._cache_size = cache_chunks
+        self._batch = batch_chunks
+        self._lock = threading.Lock()
+        self.chunk_reads = 0
+        """Chunks fetched from the database so far (a cache statistic)."""
+
+    @property
+    def columns(self) -> Columns:
+        return self._columns
+
+    @property
+    def chunk_index(self) -> ChunkIndex:
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def cached_chunks(self) -> list[int]:
+        """Indexes of the cached chunks, least recently used first."""
+        with self._lock:
+            return list(self._cache)
+
+    def event(self, pos: int) -> Event:
+        if not 0 <= pos < len(self):
+            raise IndexError(f"position {pos} is outside the log (0..{len(self) - 1})")
+        return self.events(pos, pos + 1)[0]
+
+    def raw(self, pos: int) -> bytes:
+        """The stored record at ``pos`` (a resumed import's ``previous_raw``)."""
+        if not 0 <= pos < len(self):
+            raise IndexError(f"position {pos} is outside the log (0..{len(self) - 1})")
+        chunk = self._index.chunk_of(pos)
+        with self._lock:
+            self._load(range(chunk, chunk + 1))
+            cached = self._cache[chunk]
+            self._cache.move_to_end(chunk)
+            self._evict()
+            return cached.records[pos - cached.first]
+
+    def events(self, start: int, stop: int) -> list[Event]:
+        start, stop = max(start, 0), min(stop, len(self))
+        if start >= stop:
+            return []
+        first_chunk = self._index.chunk_of(start)
+        last_chunk = self._index.chunk_of(stop - 1)
+        if last_chunk - first_chunk + 1 > self._cache_size:
+            return list(self.iter_events(start, stop))  # larger than the cache: stream it
+        with self._lock:
+            self._load(range(first_chunk, last_chunk + 1))
+            result: list[Event] = []
+            for chunk in range(first_chunk, last_chunk + 1):
+                cached = self._cache[chunk]
+                self._cache.move_to_end(chunk)
+                lo = max(start, cached.first)
+                hi = min(stop, cached.first + len(cached.records))
+                wanted = cached.events[lo - cached.first : hi - cached.first]
+                if None in wanted:
+                    fresh = list(self._decode_range(cached.records, cached.first, lo, hi))
+                    cached.events[lo - cached.first : hi - cached.first] = fresh
+                    result.extend(fresh)
+                else:
+                    result.extend(wanted)  # type: ignore[arg-type]  # no None left
+            self._evict()
+        return result
+
+    def iter_events(self, start: int = 0, stop: int | None = None) -> Iterator[Event]:
+        # One map object per chunk, chained in C: no Python frame per event.
+        return itertools.chain.from_iterable(self._chunk_maps(start, stop))
+
+    def _chunk_maps(self, start: int, stop: int | None) -> Iterator[Iterator[Event]]:
+        start = max(start, 0)
+        stop = len(self) if stop is None else min(stop, len(self))
+        if start >= stop:
+            return
+        first_chunk = self._index.chunk_of(start)
+        last_chunk = self._index.chunk_of(stop - 1)
+        nos = self._index.chunk_nos
+        for batch_start in range(first_chunk, last_chunk + 1, self._batch):
+            batch_end = min(batch_start + self._batch, last_chunk + 1)
+            rows = self._ws.read_chunks(
+                self.source.id,
+                self.source.generation,
+                int(nos[batch_start]),
+                int(nos[batch_end - 1]),
+            )
+            self._check_rows(rows, batch_start, batch_end)
+            self.chunk_reads += len(rows)
+            for _no, first, count, codec, data in rows:
+                records = _records(codec, data)
+                if len(records) != count:
+                    raise self._vanished()
+                yield self._decode_range(
+                    records, first, max(start, first), min(stop, first + len(records))
+                )
+
+    def _load(self, chunks: range) -> None:
+        missing = [c for c in chunks if c not in self._cache]
+        if not missing:
+            return
+        nos = [int(self._index.chunk_nos[c]) for c in missing]
+        rows = self._ws.read_chunk_set(self.source.id, self.source.generation, nos)
+        by_no = {row[0]: row for row in rows}
+        if len(by_no) != len(nos):
+            raise self._vanished()
+        self.chunk_reads += len(rows)
+        for chunk, no in zip(missing, nos, strict=True):
+            _no, first, count, codec, data = by_no[no]
+            records = _records(codec, data)
+            if len(records) != count or first != int(self._index.starts[chunk]):
+                raise self._vanished()
+            self._cache[chunk] = _CachedChunk(first, records)
+
+    def _evict(self) -> None:
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _check_rows(
+        self, rows: list[tuple[int, int, int, str, bytes]], batch_start: int, batch_end: int
+    ) -> None:
+        expected = self._index.chunk_nos[batch_start:batch_end]
+        if len(rows) != len(expected) or any(
+            row[0] != no for row, no in zip(rows, expected.tolist(), strict=True)
+        ):
+            raise self._vanished()
+
+    def _vanished(self) -> WorkspaceError:
+        return WorkspaceError(
+            f"the stored events of {self.source.path} changed while reading (re-imported?); "
+            "reopen the log"
+        )
+
+    def _decode_range(self, records: list[bytes], first: int, lo: int, hi: int) -> Iterator[Event]:
+        """Decode positions ``lo..hi-1`` of a chunk starting at ``first``: the column values
+        are sliced once per range, not indexed per event."""
+        cols = self._columns
+        return map(
+            self._decode,
+            records[lo - first : hi - first],
+            range(lo, hi),
+            cols.event_ids[lo:hi].tolist(),
+            self._stream_names[cols.stream_codes[lo:hi]].tolist(),
+            self._type_names[cols.type_codes[lo:hi]].tolist(),
+            _optional(cols.versions[lo:hi]),
+            _optional(cols.recorded_us[lo:hi]),
+            _optional(cols.processed_us[lo:hi]),
+        )
+
+
+def _optional(values: Int64Array) -> list[int | None]:
+    missing = values == NA
+    if not missing.any():
+        as_list: list[int | None] = values.tolist()
+        return as_list
+    if missing.all():
+        return [None] * len(values)
+    boxed = values.astype(object)
+    boxed[missing] = None
+    with_none: list[int | None] = boxed.tolist()
+    return with_none
+
+
+def _name_array(names: list[str]) -> npt.NDArray[np.object_]:
+    """Names as an object array, so that a slice of codes maps to names in one indexing."""
+    array = np.empty(len(names), object)
+    array[:] = names
+    return array
+
+
+def _records(codec: str, data: bytes) -> list[bytes]:
+    if codec == "raw":
+        return data.split(b"\n")
+    if codec == "zlib":
+        return zlib.decompress(data).split(b"\n")
+    raise WorkspaceError(
+        f"the workspace stores events in an encoding this Rewind does not know ({codec}); "
+        "update Rewind"
+    )

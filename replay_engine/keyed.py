@@ -1,0 +1,715 @@
+"""Replay of keyed projections with flat memory (DESIGN.md, Replay engine).
+
+No full-state snapshots: a million events over 100k streams would need gigabytes of them.
+Instead each display sequence groups its rows by key (CSR: ``order`` + ``starts``), and a
+key's substate at a row is folded on demand from that key's own events, through an LRU keyed
+by ``(token, code, count)``:
+
+- ``code`` is the key's dictionary code, ``count`` how many of its non-dropped events are
+  folded;
+- ``token`` names the key's *content* (its non-dropped events and their versions, in order).
+  It is ``SOURCE`` when the content is exactly the source log's, so every branch shares the
+  work done for every key its edits did not touch; otherwise a digest of the content, so two
+  branches (or an undo) that arrive at the same content share it too.
+
+Long keys also keep a snapshot every K of their own events. The source's end state is one
+streaming fold over ``log.iter_events()``; a branch's end state is that dict copied with only
+the keys its edits touched recomputed.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import traceback
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Final
+
+import numpy as np
+
+from models.event import Event, EventKey
+from models.log import EventLog, Int32Array, Int64Array
+from replay_engine.branches import Derivation
+from replay_engine.compare import Timeline, candidates
+from replay_engine.diff import Change, diff, equal
+from replay_engine.errors import ProjectionError
+from replay_engine.projection import KeyedProjection, is_keyed_by_stream
+
+Ticker = Callable[[int, int], None]
+"""Progress report (done, total); raises :class:`Cancelled` to stop."""
+
+SOURCE: Final = b""
+"""Token of a key whose content is exactly the source log's."""
+
+CHUNK: Final = 65_536
+_NONE: Final = np.iinfo(np.int64).max
+_EMPTY: Final = np.zeros(0, np.int64)
+_MISSING: Final = object()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Bulk folds create and drop a few acyclic dicts per event; the cycle collector's scans
+    over the ever-growing set of live substates would otherwise dominate (DESIGN.md)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class KeyTable:
+    """Key names <-> dense integer codes (grows when an edit introduces a new key)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.codes = {name: code for code, name in enumerate(names)}
+
+    def code(self, name: str) -> int:
+        found = self.codes.get(name)
+        if found is None:
+            found = self.codes[name] = len(self.names)
+            self.names.append(name)
+        return found
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """Display rows grouped by key code; ascending within each group."""
+
+    order: Int64Array
+    starts: Int64Array
+
+    @property
+    def n_codes(self) -> int:
+        return int(self.starts.shape[0]) - 1
+
+    def rows(self, code: int) -> Int64Array:
+        if code >= self.n_codes:
+            return _EMPTY
+        return self.order[self.starts[code] : self.starts[code + 1]]
+
+    @staticmethod
+    def of(codes: Int32Array, n_codes: int) -> Grouping:
+        order = np.argsort(codes, kind="stable").astype(np.int64)
+        return Grouping(order, _starts(np.bincount(codes, minlength=n_codes)))
+
+
+def _starts(counts: Int64Array) -> Int64Array:
+    starts = np.zeros(counts.shape[0] + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    return starts
+
+
+class KeyedIndex:
+    """What keyed replay derives once per display sequence, each part on first use."""
+
+    __slots__ = (
+        "appearance",
+        "appearance_rows",
+        "dropped_in_order",
+        "end",
+        "grouping",
+        "override_codes",
+        "rank",
+        "tokens",
+    )
+
+    def __init__(self, grouping: Grouping, override_codes: dict[EventKey, int]) -> None:
+        self.grouping = grouping
+        self.override_codes = override_codes
+        self.tokens: dict[int, tuple[bytes, int]] | None = None
+        """code -> (token, how many leading events it shares with the source), for keys whose
+        content differs from the source; absent codes are ``SOURCE``."""
+        self.appearance: Int64Array | None = None
+        self.appearance_rows: Int64Array | None = None
+        self.rank: Int64Array | None = None
+        self.dropped_in_order: np.ndarray | None = None
+        self.end: dict[str, Any] | None = None
+
+
+class KeyedReplayer:
+    def __init__(
+        self,
+        log: EventLog,
+        projection: KeyedProjection,
+        source: Derivation,
+        *,
+        tick: Ticker,
+        cache_size: int,
+        stream_snapshot_every: int,
+    ) -> None:
+        self.log = log
+        self.projection = projection
+        self.source = source
+        self.tick = tick
+        self.cache_size = cache_size
+        self.k = stream_snapshot_every
+        self._table: KeyTable | None = None
+        self._source_codes: Int32Array | None = None
+        self._source_grouping: Grouping | None = None
+        self._indexes: weakref.WeakKeyDictionary[Derivation, KeyedIndex] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lru: OrderedDict[tuple[bytes, int, int], Any] = OrderedDict()
+        self._snaps: dict[tuple[bytes, int], list[Any]] = {}
+        self._source_end: dict[str, Any] | None = None
+        self._source_totals: Int64Array | None = None
+        self._source_failures: dict[str, ProjectionError] = {}
+        self._source_failed_codes: set[int] = set()
+
+    # --- keys and grouping ----------------------------------------------------------------
+
+    @property
+    def table(self) -> KeyTable:
+        if self._table is None:
+            self._build_source_keys()
+        assert self._table is not None
+        return self._table
+
+    def _build_source_keys(self) -> None:
+        if is_keyed_by_stream(self.projection):
+            columns = self.log.columns
+            table = KeyTable(list(columns.stream_names))
+            codes = np.asarray(columns.stream_codes, np.int32)
+        else:
+            table = KeyTable([])
+            codes = np.empty(len(self.log), np.int32)
+            key = self.projection.key
+            total = len(self.log)
+            for start in range(0, total, CHUNK):
+                for ev in self.log.iter_events(start, min(start + CHUNK, total)):
+                    try:
+                        codes[ev.pos] = table.code(key(ev))
+                    except Exception as exc:
+                        raise self._failure(ev, ev.pos, exc, None, self.source) from exc
+                self.tick(min(start + CHUNK, total), total)
+        grouping = Grouping.of(codes, len(table))
+        self._table, self._source_codes, self._source_grouping = table, codes, grouping
+        self._source_totals = np.diff(grouping.starts)
+
+    @property
+    def source_codes(self) -> Int32Array:
+        if self._source_codes is None:
+            self._build_source_keys()
+        assert self._source_codes is not None
+        return self._source_codes
+
+    @property
+    def source_grouping(self) -> Grouping:
+        if self._source_grouping is None:
+            self._build_source_keys()
+        assert self._source_grouping is not None
+        return self._source_grouping
+
+    def index(self, d: Derivation) -> KeyedIndex:
+        found = self._indexes.get(d)
+        if found is None:
+            found = self._indexes[d] = self._build_index(d)
+        return found
+
+    def _build_index(self, d: Derivation) -> KeyedIndex:
+        table, src_codes, src = self.table, self.source_codes, self.source_grouping
+        override_codes = {key: table.code(self._key_of(ev, d)) for key, ev in d.overrides.items()}
+        regroup = set(d.relocated)
+        regroup.update(
+            key for key, code in override_codes.items() if key >= 0 and code != src_codes[key]
+        )
+        if not regroup:
+            return KeyedIndex(src, override_codes)
+        # Patch the source grouping: untouched rows keep their relative order (a gather), the
+        # few moved, inserted or re-keyed rows are inserted where they belong. No re-sort.
+        n_codes = len(table)
+        span = len(d) + 1
+        moved = np.array(sorted(key for key in regroup if key >= 0), np.int64)
+        keep = np.ones(d.n_source, np.bool_)
+        keep[moved] = False
+        kept_keys = src.order[keep[src.order]]
+        kept_codes = src_codes[kept_keys].astype(np.int64)
+        kept_rows = d.source_rows()[kept_keys]
+        extra = sorted(
+            (self._code_in(d, key, override_codes), self._row(d, key)) for key in regroup
+        )
+        extra_codes = np.array([code for code, _ in extra], np.int64)
+        extra_rows = np.array([row for _, row in extra], np.int64)
+        at = np.searchsorted(kept_codes * span + kept_rows, extra_codes * span + extra_rows)
+        order = np.insert(kept_rows, at, extra_rows)
+        counts = np.bincount(kept_codes, minlength=n_codes) + np.bincount(
+            extra_codes, minlength=n_codes
+        )
+        return KeyedIndex(Grouping(order, _starts(counts)), override_codes)
+
+    def _code_in(self, d: Derivation, key: EventKey, override_codes: dict[EventKey, int]) -> int:
+        found = override_codes.get(key)
+        return int(self.source_codes[key]) if found is None else found
+
+    @staticmethod
+    def _row(d: Derivation, key: EventKey) -> int:
+        row = d.row_of(key)
+        assert row is not None, "a relocated event is always in its sequence"
+        return row
+
+    def _key_of(self, event: Event, d: Derivation) -> str:
+        try:
+            return self.projection.key(event)
+        except Exception as exc:
+            raise self._failure(event, d.row_of(event.key) or -1, exc, None, d) from exc
+
+    def code_of(self, d: Derivation, key: EventKey) -> int:
+        found = self.index(d).override_codes.get(key)
+        return int(self.source_codes[key]) if found is None else found
+
+    def effective_rows(self, d: Derivation, code: int) -> Int64Array:
+        rows = self.index(d).grouping.rows(code)
+        return rows[~d.dropped[rows]] if d.drop_count else rows
+
+    def count_at(self, d: Derivation, code: int, row: int) -> int:
+        """How many of the key's non-dropped events are at rows <= ``row``."""
+        rows = self.index(d).grouping.rows(code)
+        n = int(np.searchsorted(rows, row, side="right"))
+        if d.drop_count and n:
+            n -= int(np.count_nonzero(d.dropped[rows[:n]]))
+        return n
+
+    def counts_at(self, d: Derivation, row: int) -> Int64Array:
+        """``count_at`` for every code at once (O(n) numpy)."""
+        idx = self.index(d)
+        g = idx.grouping
+        mask = g.order <= row
+        if d.drop_count:
+            if idx.dropped_in_order is None:
+                idx.dropped_in_order = d.dropped[g.order]
+            mask &= ~idx.dropped_in_order
+        cumulative = np.zeros(mask.shape[0] + 1, np.int64)
+        np.cumsum(mask, out=cumulative[1:])
+        return np.asarray(cumulative[g.starts[1:]] - cumulative[g.starts[:-1]], np.int64)
+
+    def appearance(self, d: Derivation) -> tuple[Int64Array, Int64Array]:
+        """Codes with at least one non-dropped event, by first such row; and those rows."""
+        idx = self.index(d)
+        if idx.appearance is None or idx.appearance_rows is None:
+            g = idx.grouping
+            nonempty = g.starts[1:] > g.starts[:-1]
+            first = np.full(g.n_codes, _NONE, np.int64)
+            first[nonempty] = g.order[g.starts[:-1][nonempty]]
+            if d.drop_count:
+                dropped_keys = d.keys[d.dropped].tolist()
+                for code in {self.code_of(d, key) for key in dropped_keys}:
+                    rows = self.effective_rows(d, code)
+                    first[code] = rows[0] if rows.shape[0] else _NONE
+            order = np.argsort(first, kind="stable")
+            order = order[: int(np.count_nonzero(first != _NONE))]
+            idx.appearance, idx.appearance_rows = order, first[order]
+        return idx.appearance, idx.appearance_rows
+
+    def rank(self, d: Derivation) -> Int64Array:
+        idx = self.index(d)
+        if idx.rank is None:
+            appearance, _ = self.appearance(d)
+            rank = np.full(idx.grouping.n_codes, _NONE, np.int64)
+            rank[appearance] = np.arange(appearance.shape[0])
+            idx.rank = rank
+        return idx.rank
+
+    def present(self, d: Derivation, row: int) -> Int64Array:
+        appearance, rows = self.appearance(d)
+        return appearance[: int(np.searchsorted(rows, row, side="right"))]
+
+    # --- tokens -----------------------------------------------------------------------------
+
+    def tokens(self, d: Derivation) -> dict[int, tuple[bytes, int]]:
+        idx = self.index(d)
+        if idx.tokens is None:
+            codes: set[int] = set()
+            for key in d.touched:
+                if key >= 0:
+                    codes.add(int(self.source_codes[key]))
+                if key in idx.override_codes:
+                    codes.add(idx.override_codes[key])
+            tokens: dict[int, tuple[bytes, int]] = {}
+            for code in sorted(codes):
+                rows = self.effective_rows(d, code)
+                keys = d.keys[rows]
+                revisions = np.zeros(keys.shape[0], np.int64)
+                if d.revisions:
+                    for i in np.flatnonzero(np.isin(keys, list(d.revisions))).tolist():
+                        revisions[i] = d.revisions[int(keys[i])]
+                source_keys = self.source_grouping.rows(code)
+                n = min(keys.shape[0], source_keys.shape[0])
+                differs = (keys[:n] != source_keys[:n]) | (revisions[:n] != 0)
+                shared = int(np.argmax(differs)) if differs.any() else n
+                if shared == keys.shape[0] == source_keys.shape[0]:
+                    continue
+                digest = hashlib.blake2b(keys.tobytes() + revisions.tobytes(), digest_size=16)
+                tokens[code] = (digest.digest(), shared)
+            idx.tokens = tokens
+        return idx.tokens
+
+    def token_at(self, d: Derivation, code: int, count: int) -> bytes:
+        """The token naming the content of the key's first ``count`` events."""
+        token, shared = self.tokens(d).get(code, (SOURCE, 0))
+        return SOURCE if count <= shared else token
+
+    # --- folding ------------------------------------------------------------------------------
+
+    def substate(self, d: Derivation, code: int, count: int) -> Any:
+        """The key's substate after its first ``count`` non-dropped events in ``d``."""
+        if count <= 0:
+            return self.projection.initial_substate()
+        token = self.token_at(d, code, count)
+        if (
+            token == SOURCE
+            and self._source_end is not None
+            and self._source_totals is not None
+            and code < self._source_totals.shape[0]
+            and count == self._source_totals[code]
+            and code not in self._source_failed_codes
+        ):
+            return self._source_end[self.table.names[code]]
+        lru = self._lru
+        hit = lru.get((token, code, count), _MISSING)
+        if hit is not _MISSING:
+            lru.move_to_end((token, code, count))
+            return hit
+        snaps = self._snapshots(d, token, code)
+        k = self.k
+        start = min(count // k, len(snaps)) * k
+        state = snaps[start // k - 1] if start else self.projection.initial_substate()
+        before = lru.get((token, code, count - 1), _MISSING)
+        if before is not _MISSING and count - 1 > start:
+            start, state = count - 1, before
+        rows = self.effective_rows(d, code)[start:count]
+        apply = self.projection.apply_substate
+        previous = state
+        done = start
+        for row in rows.tolist():
+            key = int(d.keys[row])
+            event = d.event(key, self.log)
+            previous = state
+            try:
+                state = apply(state, event)
+            except Exception as exc:
+                raise self._failure(event, row, exc, KeyedState(self, d, row - 1), d) from exc
+            done += 1
+            if done % k == 0 and len(snaps) == done // k - 1:
+                snaps.append(state)
+            if done % CHUNK == 0:
+                self.tick(done, count)
+        self._remember((token, code, count), state)
+        if count - 1 > start:
+            self._remember((self.token_at(d, code, count - 1), code, count - 1), previous)
+        return state
+
+    def _snapshots(self, d: Derivation, token: bytes, code: int) -> list[Any]:
+        found = self._snaps.get((token, code))
+        if found is None:
+            found = []
+            if token != SOURCE:  # the leading events it shares with the source: reuse those
+                _, shared = self.tokens(d)[code]
+                found = self._snaps.get((SOURCE, code), [])[: shared // self.k]
+            self._snaps[(token, code)] = found
+        return found
+
+    def _remember(self, key: tuple[bytes, int, int], state: Any) -> None:
+        self._lru[key] = state
+        self._lru.move_to_end(key)
+        while len(self._lru) > self.cache_size:
+            self._lru.popitem(last=False)
+
+    def _failure(
+        self, event: Event, row: int, exc: BaseException, before: Any, d: Derivation
+    ) -> ProjectionError:
+        error = ProjectionError(
+            self.projection.name, event.key, row, exc, traceback.format_exc(), before
+        )
+        error.sequence_serial = d.serial
+        return error
+
+    def source_end(self) -> dict[str, Any]:
+        """One streaming fold over the whole log: the "full replay" hot loop.
+
+        A key whose projection raises is set aside (its first failure is kept) and the fold
+        goes on for the other keys: a branch that drops or edits the bad event still reuses
+        everything else. Callers must check :attr:`_source_failures` before trusting a key.
+        """
+        if self._source_end is not None:
+            return self._source_end
+        states: dict[str, Any] = {}
+        failed: dict[str, ProjectionError] = {}
+        total = len(self.log)
+        snap_at = self._source_snapshot_points()
+        stream = iter(self.log.iter_events())
+        with gc_paused():
+            self._fold_source(stream, states, failed, snap_at, total)
+        self._source_end = states
+        self._source_failures = failed
+        self._source_failed_codes = {self.table.codes[name] for name in failed}
+        return states
+
+    def _fold_source(
+        self,
+        stream: Iterator[Event],
+        states: dict[str, Any],
+        failed: dict[str, ProjectionError],
+        snap_at: dict[int, int],
+        total: int,
+    ) -> None:
+        projection = self.projection
+        key, apply, initial = projection.key, projection.apply_substate, projection.initial_substate
+        get = states.get
+        missing = _MISSING
+        snaps = self._snaps
+        while True:
+            ev: Event | None = None
+            if not snap_at and not failed:
+                for ev in islice(stream, CHUNK):
+                    try:
+                        k = key(ev)
+                        s = get(k, missing)
+                        states[k] = apply(initial() if s is missing else s, ev)
+                    except Exception as exc:
+                        failed[key(ev)] = self._failure(ev, ev.pos, exc, dict(states), self.source)
+                        break
+            else:  # the careful loop: long-stream snapshots, keys set aside after a failure
+                for ev in islice(stream, CHUNK):
+                    k = key(ev)
+                    if k in failed:
+                        continue
+                    try:
+                        s = get(k, missing)
+                        states[k] = apply(initial() if s is missing else s, ev)
+                    except Exception as exc:
+                        failed[k] = self._failure(ev, ev.pos, exc, dict(states), self.source)
+                        continue
+                    code = snap_at.get(ev.pos)
+                    if code is not None:
+                        snaps.setdefault((SOURCE, code), []).append(states[k])
+            if ev is None:
+                break
+            self.tick(ev.pos + 1, total)
+
+    def _source_snapshot_points(self) -> dict[int, int]:
+        """Positions after which a long stream's running substate is kept (every K of its
+        events), so that seeking into it later folds at most K events."""
+        g, k = self.source_grouping, self.k
+        sizes = np.diff(g.starts)
+        long_codes = np.flatnonzero(sizes >= 2 * k)
+        points: dict[int, int] = {}
+        for code in long_codes.tolist():
+            if (SOURCE, code) in self._snaps:
+                continue
+            for pos in g.rows(code)[k - 1 :: k].tolist():
+                points[pos] = code
+        return points
+
+    def end_state(self, d: Derivation) -> dict[str, Any]:
+        """The state after the last row: the source's end state, with only the keys the
+        sequence's edits touched recomputed (and reordered if a first appearance moved)."""
+        idx = self.index(d)
+        if idx.end is not None:
+            return idx.end
+        source_end = self.source_end()
+        names = self.table.names
+        tokens = self.tokens(d)
+        errors: list[ProjectionError] = []
+        for name, failure in self._source_failures.items():
+            if self.table.codes[name] not in tokens:  # the same events as the source: same error
+                errors.append(self._failure_in(d, failure))
+        result = dict(source_end) if d.touched else source_end
+        removed: list[int] = []
+        added: list[int] = []
+        for code in sorted(tokens):
+            name = names[code]
+            count = int(self.effective_rows(d, code).shape[0])
+            if count == 0:
+                if result.pop(name, _MISSING) is not _MISSING:
+                    removed.append(code)
+                continue
+            if name not in result:
+                added.append(code)
+            try:
+                result[name] = self.substate(d, code, count)
+            except ProjectionError as error:
+                errors.append(error)
+        if errors:
+            raise min(errors, key=lambda error: error.row)
+        if d.touched:
+            appearance, _ = self.appearance(d)
+            kept, _ = self.appearance(self.source)
+            if removed:
+                kept = kept[np.isin(kept, removed, invert=True)]
+            expected = np.concatenate([kept, np.array(added, np.int64)])
+            if not np.array_equal(expected, appearance):  # a key's first event moved: reorder
+                result = {names[code]: result[names[code]] for code in appearance.tolist()}
+        idx.end = result
+        return result
+
+    def _failure_in(self, d: Derivation, failure: ProjectionError) -> ProjectionError:
+        """The source fold's failure, as seen from sequence ``d`` (its row, its state)."""
+        row = d.row_of(failure.key)
+        assert row is not None
+        before = failure.state_before if d is self.source else KeyedState(self, d, row - 1)
+        error = ProjectionError(
+            failure.projection, failure.key, row, failure.error, failure.traceback_text, before
+        )
+        error.sequence_serial = d.serial
+        return error
+
+    # --- states, changes, diffs ------------------------------------------------------------
+
+    def state(self, d: Derivation, row: int, label: str) -> KeyedState:
+        return KeyedState(self, d, row, label)
+
+    def materialize(self, d: Derivation, row: int) -> dict[str, Any]:
+        if row == len(d) - 1:
+            return dict(self.end_state(d))
+        counts = self.counts_at(d, row)
+        names = self.table.names
+        return {
+            names[code]: self.substate(d, code, int(counts[code]))
+            for code in self.present(d, row).tolist()
+        }
+
+    def changes_at(self, d: Derivation, row: int) -> list[Change]:
+        if d.dropped[row]:
+            return []
+        code = self.code_of(d, int(d.keys[row]))
+        count = self.count_at(d, code, row)
+        name = self.table.names[code]
+        after = self.substate(d, code, count)
+        if count == 1:
+            return [Change((name,), "added", None, after)]
+        return diff(self.substate(d, code, count - 1), after, (name,))
+
+    def _same(self, a: Derivation, b: Derivation, code: int, na: int, nb: int) -> bool:
+        if na == 0 or nb == 0:
+            return na == nb
+        if na == nb and self.token_at(a, code, na) == self.token_at(b, code, nb):
+            return True
+        return equal(self.substate(a, code, na), self.substate(b, code, nb))
+
+    def diff(self, a: Derivation, row_a: int, b: Derivation, row_b: int) -> list[Change]:
+        """The same list as ``diff(materialize(a), materialize(b))``, computed from only the
+        keys whose token or count differ."""
+        counts_a, counts_b = self.counts_at(a, row_a), self.counts_at(b, row_b)
+        n = max(counts_a.shape[0], counts_b.shape[0])
+        counts_a = np.pad(counts_a, (0, n - counts_a.shape[0]))
+        counts_b = np.pad(counts_b, (0, n - counts_b.shape[0]))
+        suspect = counts_a != counts_b
+        for code in self.tokens(a).keys() | self.tokens(b).keys():
+            na = int(counts_a[code])
+            if na and na == counts_b[code]:
+                suspect[code] |= self.token_at(a, code, na) != self.token_at(b, code, na)
+        codes = np.flatnonzero(suspect)
+        in_a = codes[counts_a[codes] > 0]
+        only_b = codes[(counts_a[codes] == 0) & (counts_b[codes] > 0)]
+        rank_a, rank_b = self.rank(a), self.rank(b)
+        in_a = in_a[np.argsort(rank_a[in_a], kind="stable")]
+        only_b = only_b[np.argsort(rank_b[only_b], kind="stable")]
+        names = self.table.names
+        out: list[Change] = []
+        for code in in_a.tolist():
+            name = names[code]
+            old = self.substate(a, code, int(counts_a[code]))
+            if counts_b[code] == 0:
+                out.append(Change((name,), "removed", old, None))
+            else:
+                out.extend(diff(old, self.substate(b, code, int(counts_b[code])), (name,)))
+        for code in only_b.tolist():
+            new = self.substate(b, code, int(counts_b[code]))
+            out.append(Change((names[code],), "added", None, new))
+        return out
+
+    def first_divergence(self, a: Derivation, b: Derivation, tl: Timeline) -> EventKey | None:
+        """Walk the candidate steps; at each, only keys whose events were crossed can have
+        changed (all keys were equal before it), so only those are compared."""
+        prev_a, prev_b = tl.previous()
+        for i in candidates(a, b, tl).tolist():
+            ra, rb = int(tl.rows_a[i]), int(tl.rows_b[i])
+            pa, pb = int(prev_a[i]), int(prev_b[i])
+            codes = self._codes_between(a, pa, ra) | self._codes_between(b, pb, rb)
+            for code in sorted(codes):
+                if not self._same(
+                    a, b, code, self.count_at(a, code, ra), self.count_at(b, code, rb)
+                ):
+                    return int(tl.keys[i])
+            if i % 4096 == 0:
+                self.tick(i, int(tl.keys.shape[0]))
+        return None
+
+    def _codes_between(self, d: Derivation, row_a: int, row_b: int) -> set[int]:
+        lo, hi = min(row_a, row_b) + 1, max(row_a, row_b) + 1
+        keys = d.keys[lo:hi]
+        codes = np.zeros(keys.shape[0], np.int64)
+        source = keys >= 0
+        codes[source] = self.source_codes[keys[source]]
+        idx = self.index(d)
+        for i in np.flatnonzero(np.isin(keys, list(idx.override_codes))).tolist():
+            codes[i] = idx.override_codes[int(keys[i])]
+        return set(np.unique(codes).tolist())
+
+
+class KeyedState(Mapping[str, Any]):
+    """The state at one row as a read-only mapping key -> substate, folded on demand.
+
+    Keys are those with at least one non-dropped event at rows <= ``row``, in order of first
+    appearance. Reading a substate may raise :class:`ProjectionError` (the projection failed
+    on one of that key's events). Substates are shared with the engine's cache: do not mutate.
+    """
+
+    __slots__ = ("_d", "_label", "_present", "_replayer", "row")
+
+    def __init__(self, replayer: KeyedReplayer, d: Derivation, row: int, label: str = "") -> None:
+        self._replayer = replayer
+        self._d = d
+        self._label = label
+        self.row = row
+        self._present: list[int] | None = None
+
+    @property
+    def branch(self) -> str:
+        return self._label
+
+    def _codes(self) -> list[int]:
+        if self._present is None:
+            self._present = self._replayer.present(self._d, self.row).tolist()
+        return self._present
+
+    def count(self, name: str) -> int:
+        """How many non-dropped events of key ``name`` this state has folded."""
+        code = self._replayer.table.codes.get(name)
+        return 0 if code is None else self._replayer.count_at(self._d, code, self.row)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.count(name) > 0
+
+    def __getitem__(self, name: str) -> Any:
+        code = self._replayer.table.codes.get(name)
+        count = 0 if code is None else self._replayer.count_at(self._d, code, self.row)
+        if code is None or count == 0:
+            raise KeyError(name)
+        try:
+            return self._replayer.substate(self._d, code, count)
+        except ProjectionError as error:
+            error.branch = error.branch or self._label or None
+            raise
+
+    def __iter__(self) -> Iterator[str]:
+        names = self._replayer.table.names
+        return (names[code] for code in self._codes())
+
+    def __len__(self) -> int:
+        return len(self._codes())
+
+    def __repr__(self) -> str:
+        return f"<KeyedState branch={self._label!r} row={self.row} keys={len(self)}>"

@@ -1,0 +1,185 @@
+"""The full current event: header fields, payload and metadata as a tree and as pretty JSON.
+
+Correlation and causation ids are buttons styled as links: a click jumps to the event that
+carries that id (the first one, when a log repeats ids).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.controller import Navigator
+from app.qt_errors import guarded
+from app.qt_models import StateTreeModel, format_duration, pretty_json
+from models.event import Event, format_key, format_us
+from views.state_inspector import JsonTreeView
+from views.theme import Theme
+
+
+class LinkButton(QPushButton):
+    """A flat button that looks like a hyperlink (and is one for the keyboard too)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFlat(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.target = ""
+
+    def set_link(self, text: str, color: str, enabled: bool, tip: str) -> None:
+        self.target = text
+        self.setText(text or "—")
+        self.setEnabled(enabled)
+        self.setToolTip(tip)
+        deco = "underline" if enabled else "none"
+        self.setStyleSheet(
+            f"QPushButton {{ color: {color}; text-decoration: {deco}; text-align: left;"
+            " border: none; padding: 0px; }"
+        )
+
+
+class EventDetail(QWidget):
+    message = Signal(str)
+    """Something to tell the user in the status bar (a link to an id not in the log)."""
+
+    def __init__(self, navigator: Navigator, theme: Theme, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("eventDetail")
+        self._nav = navigator
+        self._theme = theme
+        self.current: Event | None = None
+
+        self.heading = QLabel("No event")
+        self.heading.setObjectName("detailHeading")
+        font = self.heading.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.1)
+        self.heading.setFont(font)
+        self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fields: dict[str, QLabel] = {}
+        form = QFormLayout()
+        form.setContentsMargins(4, 0, 4, 0)
+        form.setVerticalSpacing(1)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for name in ("Event id", "Stream", "Recorded", "Processed", "Lag"):
+            label = QLabel()
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.fields[name] = label
+            form.addRow(f"{name}:", label)
+        self.correlation = LinkButton()
+        self.correlation.setObjectName("correlationLink")
+        self.causation = LinkButton()
+        self.causation.setObjectName("causationLink")
+        form.addRow("Correlation:", self.correlation)
+        form.addRow("Causation:", self.causation)
+        self.correlation.clicked.connect(lambda: self._follow(self.correlation.target))
+        self.causation.clicked.connect(lambda: self._follow(self.causation.target))
+
+        self.tree_model = StateTreeModel(self)
+        self.tree = JsonTreeView(self.tree_model)
+        self.tree.setObjectName("detailTree")
+        self.tree.setColumnHidden(StateTreeModel.PREVIOUS, True)
+        self.json = QPlainTextEdit()
+        self.json.setObjectName("detailJson")
+        self.json.setReadOnly(True)
+        self.json.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.json.setFont(mono)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("detailTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.tree, "Tree")
+        self.tabs.addTab(self.json, "JSON")
+
+        top = QWidget()
+        top_box = QVBoxLayout(top)
+        top_box.setContentsMargins(2, 2, 2, 2)
+        top_box.addWidget(self.heading)
+        top_box.addLayout(form)
+        top_box.addStretch(1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("detailSplitter")
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setChildrenCollapsible(False)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.splitter)
+
+        navigator.positionChanged.connect(self.refresh)
+        theme.changed.connect(self._on_theme)
+
+    def _on_theme(self) -> None:
+        self.refresh(self._nav.row)
+
+    @guarded("Event detail")
+    def refresh(self, row: int | None = None) -> None:
+        row = self._nav.row if row is None else row
+        ev = self._nav.current_event() if row == self._nav.row else None
+        if ev is None and row >= 0 and self._nav.engine is not None:
+            ev = self._nav.engine.event_at(self._nav.branch, row)
+        self.current = ev
+        if ev is None:
+            self.heading.setText("Initial state: no event" if self._nav.engine else "No event")
+            for label in self.fields.values():
+                label.setText("")
+            self.correlation.set_link("", self._theme.colors.muted.name(), False, "")
+            self.causation.set_link("", self._theme.colors.muted.name(), False, "")
+            self.tree_model.set_value({})
+            self.json.setPlainText("")
+            return
+        dropped = row >= 0 and bool(self._nav.rows.dropped[row])
+        self.heading.setText(
+            f"{format_key(ev.key)}  {ev.type}" + ("  (dropped in this branch)" if dropped else "")
+        )
+        self.fields["Event id"].setText(ev.event_id)
+        version = "" if ev.version is None else f"  v{ev.version}"
+        schema = "" if ev.schema_version is None else f"  schema {ev.schema_version}"
+        self.fields["Stream"].setText(f"{ev.stream}{version}{schema}")
+        self.fields["Recorded"].setText(format_us(ev.recorded_us) or "—")
+        self.fields["Processed"].setText(format_us(ev.processed_us) or "—")
+        if ev.recorded_us is not None and ev.processed_us is not None:
+            lag = ev.processed_us - ev.recorded_us
+            text = format_duration(lag)
+            if lag < 0:
+                text += "  (processed before it was recorded: clock skew?)"
+            self.fields["Lag"].setText(text)
+        else:
+            self.fields["Lag"].setText("—")
+        for button, value, what in (
+            (self.correlation, ev.correlation_id, "correlation"),
+            (self.causation, ev.causation_id, "causation"),
+        ):
+            self._set_link(button, value or "", what)
+        self.tree_model.set_value({"data": ev.data, "metadata": ev.metadata})
+        for r in range(self.tree_model.rowCount()):
+            self.tree.expand(self.tree_model.index(r, 0))
+        self.json.setPlainText(pretty_json(ev.to_json()))
+
+    def _set_link(self, button: LinkButton, value: str, what: str) -> None:
+        c = self._theme.colors
+        if not value:
+            button.set_link("", c.muted.name(), False, f"No {what} id")
+            return
+        # Resolved on click: scanning a million ids on every step would cost a frame.
+        button.set_link(value, c.link.name(), True, f"Jump to the event with id {value}")
+
+    @guarded("Follow link")
+    def _follow(self, event_id: str) -> None:
+        rows = self._nav.rows_of_event_id(event_id)
+        if not rows:
+            self.message.emit(f"No event with id {event_id} in this log")
+            return
+        self._nav.go_to(rows[0])

@@ -1,0 +1,637 @@
+"""The debugger window: event table in the middle, docks around it, transport on top.
+
+The window wires things together and owns nothing clever: the Navigator holds the position,
+the Player the timer, each view its own model, the JobSlot the import thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShowEvent,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import gui as app_gui
+from app.controller import Navigator, Player
+from app.qt_errors import error_reporter, guarded
+from app.qt_models import format_time
+from app.session import Session
+from app.workers import Job, JobSlot
+from models.event import format_key
+from models.problems import InputError, Problem
+from views.event_detail import EventDetail
+from views.event_table import EventTableView
+from views.panels import GoToDialog, ImportReport, MessageBar
+from views.state_inspector import StateInspector
+from views.theme import Theme, app_icon
+from views.timeline import TimelineWidget
+
+
+def _close_session(session: Session | None) -> None:
+    """Release what a session holds (its workspace connection), whatever it offers."""
+    if session is None:
+        return
+    for target in (session, getattr(session, "workspace", None)):
+        close = getattr(target, "close", None)
+        if callable(close):
+            close()
+            return
+
+
+class MainWindow(QMainWindow):
+    sessionOpened = Signal(object)
+    importFinished = Signal(str)
+    """'opened', 'failed' or 'cancelled', after the window has shown the outcome."""
+
+    def __init__(
+        self,
+        *,
+        opener: app_gui.Opener,
+        settings: QSettings,
+        theme: Theme | None = None,
+        demo_log: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Rewind")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks
+            | QMainWindow.DockOption.AllowNestedDocks
+            | QMainWindow.DockOption.AllowTabbedDocks
+        )
+        self._opener = opener
+        self.settings = settings
+        self.theme = theme or Theme(str(settings.value("theme/mode", "system")), self)
+        self.demo_log = demo_log if demo_log is not None and demo_log.exists() else None
+        self.navigator = Navigator(self)
+        self.player = Player(self.navigator, self)
+        self.player.on_error = lambda exc: error_reporter().report(exc, "Playback")
+        self.jobs = JobSlot(self)
+        self.session: Session | None = None
+        self._importing: Path | None = None
+
+        self._build_central()
+        self._build_docks()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status()
+        self._connect()
+        self.theme.apply()
+        self._restore_settings()
+        self._update_actions()
+
+    # --- building -------------------------------------------------------------------------
+
+    def _build_central(self) -> None:
+        self.message_bar = MessageBar(self.theme)
+        self.table = EventTableView(self.navigator, self.theme)
+        self.welcome = QWidget()
+        self.welcome.setObjectName("welcome")
+        title = QLabel("Rewind")
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 2.2)
+        font.setBold(True)
+        title.setFont(font)
+        text = QLabel(
+            "A time-travel debugger for event logs.\n"
+            "Open a log (Ctrl+O), drop a file on this window, or start with the demo shop."
+        )
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.open_button = QPushButton("Open a log…")
+        self.demo_button = QPushButton("Open the demo shop log")
+        self.demo_button.setVisible(self.demo_log is not None)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.demo_button)
+        buttons.addStretch(1)
+        wbox = QVBoxLayout(self.welcome)
+        wbox.addStretch(1)
+        wbox.addWidget(title, 0, Qt.AlignmentFlag.AlignCenter)
+        wbox.addWidget(text, 0, Qt.AlignmentFlag.AlignCenter)
+        wbox.addLayout(buttons)
+        wbox.addStretch(2)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.table)
+        central = QWidget()
+        box = QVBoxLayout(central)
+        box.setContentsMargins(2, 2, 2, 2)
+        box.setSpacing(2)
+        box.addWidget(self.message_bar)
+        box.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.timeline = TimelineWidget(self.navigator, self.theme)
+        self.inspector = StateInspector(self.navigator, self.theme)
+        self.detail = EventDetail(self.navigator, self.theme)
+        self.report = ImportReport()
+        top, right, bottom = (
+            Qt.DockWidgetArea.TopDockWidgetArea,
+            Qt.DockWidgetArea.RightDockWidgetArea,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+        )
+        self.timeline_dock = self._dock("Timeline", "timelineDock", self.timeline, top)
+        self.state_dock = self._dock("State", "stateDock", self.inspector, right)
+        self.detail_dock = self._dock("Event", "detailDock", self.detail, right)
+        self.report_dock = self._dock("Import report", "reportDock", self.report, bottom)
+        self.report_dock.hide()
+        self._sized = False
+
+    def _action(
+        self, text: str, slot: Any, shortcut: str | QKeySequence | None = None, icon: str = ""
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if icon:
+            action.setIcon(self.theme.icon(icon))
+            action.setData(icon)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        nav = self.navigator
+        a = self._action
+        self.open_action = a("&Open…", self.choose_file, QKeySequence.StandardKey.Open, "open")
+        self.quit_action = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.start_action = a("To &Start", guarded("To start")(nav.to_start), "Home", "to-start")
+        self.back_step_action = a(
+            "Step &Back", guarded("Step back")(lambda: nav.step(-1)), "Shift+F10", "step-back"
+        )
+        self.step_action = a(
+            "Step &Forward", guarded("Step")(lambda: nav.step(1)), "F10", "step-forward"
+        )
+        self.end_action = a("To &End", guarded("To end")(nav.to_end), "End", "to-end")
+        self.play_action = a("&Play", guarded("Play")(self.player.toggle), "Space", "play")
+        self.goto_action = a("&Go to…", self.show_goto, "Ctrl+G", "goto")
+        self.history_back_action = a("Bac&k", guarded("Back")(nav.back), "Alt+Left", "back")
+        self.history_forward_action = a(
+            "For&ward", guarded("Forward")(nav.forward), "Alt+Right", "forward"
+        )
+        for action, tip in (
+            (self.start_action, "To the initial state (Home)"),
+            (self.back_step_action, "Step back one event (Shift+F10)"),
+            (self.step_action, "Step forward one event (F10)"),
+            (self.end_action, "To the last event (End)"),
+            (self.play_action, "Play / pause (Space)"),
+            (self.goto_action, "Go to a position, key, event id or time (Ctrl+G)"),
+            (self.history_back_action, "Back to where you jumped from (Alt+Left)"),
+            (self.history_forward_action, "Forward again (Alt+Right)"),
+            (self.open_action, "Open a log (Ctrl+O)"),
+        ):
+            action.setToolTip(tip)
+        self.reset_layout_action = a("Reset layout", self.reset_layout)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.setObjectName("recentMenu")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addMenu(self.recent_menu)
+        if self.demo_log is not None:
+            file_menu.addAction(self._action("Open the &demo log", self.open_demo))
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+
+        go = bar.addMenu("&Go")
+        for action in (
+            self.step_action,
+            self.back_step_action,
+            self.start_action,
+            self.end_action,
+            self.play_action,
+        ):
+            go.addAction(action)
+        go.addSeparator()
+        go.addAction(self.goto_action)
+        go.addAction(self.history_back_action)
+        go.addAction(self.history_forward_action)
+
+        view = bar.addMenu("&View")
+        self.view_menu = view
+        for dock in (self.timeline_dock, self.state_dock, self.detail_dock, self.report_dock):
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        theme_menu = view.addMenu("&Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for mode, label in (("system", "Follow the system"), ("light", "Light"), ("dark", "Dark")):
+            action = QAction(label, self, checkable=True)
+            action.setChecked(self.theme.mode == mode)
+            action.triggered.connect(lambda _c=False, m=mode: self.set_theme(m))
+            group.addAction(action)
+            theme_menu.addAction(action)
+            self.theme_actions[mode] = action
+        view.addAction(self.reset_layout_action)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts))
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Transport", self)
+        tb.setObjectName("transportToolbar")
+        tb.setIconSize(QSize(22, 22))
+        tb.addAction(self.open_action)
+        tb.addSeparator()
+        for action in (
+            self.start_action,
+            self.back_step_action,
+            self.play_action,
+            self.step_action,
+            self.end_action,
+        ):
+            tb.addAction(action)
+        self.speed_box = QComboBox()
+        self.speed_box.setObjectName("speedBox")
+        self.speed_box.setToolTip("Playback speed (events per second)")
+        for speed in Player.SPEEDS:
+            self.speed_box.addItem(f"{speed} ev/s", speed)
+        self.speed_box.setCurrentIndex(max(0, self.speed_box.findData(self.player.speed)))
+        self.speed_box.currentIndexChanged.connect(
+            lambda _i: self.player.set_speed(int(self.speed_box.currentData()))
+        )
+        tb.addWidget(self.speed_box)
+        tb.addSeparator()
+        tb.addAction(self.history_back_action)
+        tb.addAction(self.history_forward_action)
+        tb.addAction(self.goto_action)
+        self.toolbar = tb
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.view_menu.insertAction(self.view_menu.actions()[0], tb.toggleViewAction())
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.position_label = QLabel()
+        self.position_label.setObjectName("positionLabel")
+        self.import_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setObjectName("importProgress")
+        self.progress.setMaximumWidth(220)
+        self.progress.setRange(0, 1000)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setObjectName("cancelImport")
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Cancel the import; the open log stays open")
+        self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.cancel_button.clicked.connect(self.cancel_import)
+        sb.addWidget(self.position_label, 1)
+        sb.addPermanentWidget(self.import_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        self._show_import_widgets(False)
+
+    def _connect(self) -> None:
+        nav = self.navigator
+        nav.positionChanged.connect(self._on_position)
+        nav.historyChanged.connect(self._update_actions)
+        nav.sessionChanged.connect(self._update_actions)
+        self.player.playingChanged.connect(self._on_playing)
+        self.table.jumpRequested.connect(guarded("Jump")(lambda row: nav.go_to(row)))
+        self.detail.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.open_button.clicked.connect(self.choose_file)
+        self.demo_button.clicked.connect(self.open_demo)
+        self.theme.changed.connect(self._on_theme)
+        self.jobs.changed.connect(lambda: self._show_import_widgets(self.jobs.current is not None))
+        error_reporter().reported.connect(self.show_error)
+
+    # --- settings -----------------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray | bytes) and geometry:
+            self.restoreGeometry(QByteArray(geometry))
+        else:
+            self.resize(1500, 940)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray | bytes) and state:
+            self._sized = self.restoreState(QByteArray(state))
+            self.report_dock.hide()
+        splitter = s.value("detail/splitter")
+        if isinstance(splitter, QByteArray | bytes) and splitter:
+            self.detail.splitter.restoreState(QByteArray(splitter))
+        speed = s.value("player/speed")
+        if speed is not None:
+            with contextlib.suppress(ValueError):
+                self.speed_box.setCurrentIndex(max(0, self.speed_box.findData(int(str(speed)))))
+        collapse = s.value("timeline/collapse")
+        self.timeline.set_options(
+            str(s.value("timeline/mode", "time")),
+            str(s.value("timeline/lanes", "stream")),
+            None if collapse is None else str(collapse).lower() in ("true", "1"),
+        )
+
+    def save_settings(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("detail/splitter", self.detail.splitter.saveState())
+        s.setValue("player/speed", self.player.speed)
+        opts = self.timeline.options()
+        s.setValue("timeline/mode", opts["mode"])
+        s.setValue("timeline/lanes", opts["lanes"])
+        s.setValue("timeline/collapse", bool(opts["collapse"]))
+        s.setValue("theme/mode", self.theme.mode)
+        s.sync()
+
+    def _default_dock_sizes(self) -> None:
+        self.resizeDocks([self.timeline_dock], [300], Qt.Orientation.Vertical)
+        self.resizeDocks([self.state_dock], [560], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.state_dock, self.detail_dock], [520, 380], Qt.Orientation.Vertical)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._sized:  # docks can only be sized once the window has its size
+            self._sized = True
+            self._default_dock_sizes()
+
+    def reset_layout(self) -> None:
+        for dock in (self.timeline_dock, self.state_dock, self.detail_dock):
+            dock.setFloating(False)
+            dock.show()
+        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.timeline_dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.state_dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
+        self.splitDockWidget(self.state_dock, self.detail_dock, Qt.Orientation.Vertical)
+        self._default_dock_sizes()
+
+    def set_theme(self, mode: str) -> None:
+        self.theme.set_mode(mode)
+        self.theme_actions[mode].setChecked(True)
+
+    def _on_theme(self) -> None:
+        for action in self.actions():
+            name = action.data()
+            if isinstance(name, str) and name:
+                action.setIcon(self.theme.icon(name))
+        self._on_playing(self.player.is_playing())
+        self.cancel_button.setIcon(self.theme.icon("cancel"))
+
+    # --- files --------------------------------------------------------------------------
+
+    def choose_file(self) -> None:
+        start = str(Path(app_gui.recent_files(self.settings)[0]).parent) if self._recent() else ""
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open an event log",
+            start,
+            "Event logs (*.jsonl *.ndjson *.json *.jsonl.gz *.gz *.csv *.sqlite *.db);;"
+            "All files (*)",
+        )
+        if path:
+            self.open_path(Path(path))
+
+    def open_demo(self) -> None:
+        if self.demo_log is not None:
+            self.open_path(self.demo_log)
+
+    def _recent(self) -> list[str]:
+        return app_gui.recent_files(self.settings)
+
+    def _fill_recent_menu(self) -> None:
+        menu = self.recent_menu
+        menu.clear()
+        files = self._recent()
+        for i, name in enumerate(files):
+            action = menu.addAction(f"&{i + 1}  {Path(name).name}   —   {Path(name).parent}")
+            action.setData(name)
+            action.triggered.connect(lambda _c=False, n=name: self.open_path(Path(n)))
+        if not files:
+            menu.addAction("No recent files").setEnabled(False)
+        else:
+            menu.addSeparator()
+            menu.addAction("Clear the list", lambda: app_gui.clear_recent(self.settings))
+
+    def open_path(self, path: Path | str) -> Job | None:
+        """Import ``path`` in the background; the open log stays usable until it is done."""
+        path = Path(path)
+        if not path.exists():
+            self.show_error(f"Cannot open {path}: no such file.", "")
+            return None
+        self.player.pause()
+        self._importing = path
+        opener = self._opener
+        job = self.jobs.start(
+            lambda progress: opener(path, progress),
+            label=f"Importing {path.name}",
+            dispose=_close_session,
+        )
+        job.progress.connect(self._on_import_progress)
+        job.succeeded.connect(lambda session, j=job: self._on_import_done(j, path, session))
+        job.failed.connect(lambda exc, j=job: self._on_import_failed(j, path, exc))
+        job.cancelled.connect(lambda j=job: self._on_import_cancelled(j, path))
+        self.import_label.setText(f"Importing {path.name}…")
+        self.progress.setRange(0, 0)
+        return job
+
+    def cancel_import(self) -> None:
+        job = self.jobs.current
+        if job is not None:
+            job.setProperty("user_cancelled", True)
+            self.jobs.cancel()
+            self.import_label.setText("Cancelling…")
+
+    def _show_import_widgets(self, visible: bool) -> None:
+        for w in (self.import_label, self.progress, self.cancel_button):
+            w.setVisible(visible)
+
+    def _on_import_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(done, total) / total))
+        else:
+            self.progress.setRange(0, 0)
+
+    def _on_import_done(self, job: Job, path: Path, session: Session) -> None:
+        if not self.jobs.is_current(job):
+            _close_session(session)
+            return
+        self.set_session(session)
+        app_gui.add_recent(self.settings, path)
+        problems = list(session.problems)
+        if problems:
+            self.show_report(path, problems, "")
+            skipped = sum(1 for p in problems if p.severity.value == "error")
+            self.message_bar.show_message(
+                f"{path.name} opened; {skipped} bad record{'s' if skipped != 1 else ''} "
+                "skipped — see the import report.",
+                "info",
+            )
+        else:
+            self.report_dock.hide()
+        self.statusBar().showMessage(f"Opened {path.name}: {len(session.log):,} events", 8000)
+        self.importFinished.emit("opened")
+
+    def _on_import_failed(self, job: Job, path: Path, exc: BaseException) -> None:
+        if not self.jobs.is_current(job):
+            return
+        keep = f" {self.session.name} stays open." if self.session is not None else ""
+        if isinstance(exc, InputError):
+            problems: list[Problem] = list(exc.problems)
+            self.show_report(path, problems, str(exc))
+            self.message_bar.show_message(
+                f"Could not open {path.name}: {exc}.{keep} See the import report.", "error"
+            )
+        else:
+            error_reporter().report(exc, f"Could not open {path.name}")
+            if keep:
+                self.message_bar.show_message(self.message_bar.text() + keep, "error")
+        self.importFinished.emit("failed")
+
+    def _on_import_cancelled(self, job: Job, path: Path) -> None:
+        if not job.property("user_cancelled"):
+            return  # superseded by a newer import: nothing to say
+        keep = f"; {self.session.name} stays open" if self.session is not None else ""
+        self.statusBar().showMessage(f"Import of {path.name} cancelled{keep}.", 8000)
+        self.importFinished.emit("cancelled")
+
+    def show_report(self, path: Path, problems: list[Problem], message: str) -> None:
+        self.report.set_report(path.name, problems, message)
+        self.report_dock.show()
+        self.report_dock.raise_()
+
+    def set_session(self, session: Session | None) -> None:
+        old, self.session = self.session, session
+        self.player.pause()
+        self.navigator.set_session(session)
+        if old is not None and old is not session:
+            _close_session(old)
+        self.stack.setCurrentWidget(self.table if session is not None else self.welcome)
+        self.setWindowTitle(f"Rewind — {session.name}" if session else "Rewind")
+        self.message_bar.hide()
+        self.sessionOpened.emit(session)
+
+    # --- drag and drop --------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if any(u.isLocalFile() for u in urls):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.open_path(Path(files[0]))
+
+    # --- navigation feedback ---------------------------------------------------------------
+
+    def show_goto(self) -> None:
+        if self.session is None:
+            return
+        dialog = GoToDialog(self.navigator.resolve, self)
+        dialog.jumped.connect(guarded("Go to")(lambda row: self.navigator.go_to(row)))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.goto_dialog = dialog
+        dialog.open()
+
+    def show_shortcuts(self) -> None:
+        lines = [
+            "F10 step forward · Shift+F10 step back · Home / End to start / end",
+            "Space play / pause · Ctrl+G go to · Alt+Left / Alt+Right back / forward",
+            "Timeline: wheel or +/- zoom, drag or arrows pan, 0 fit, drag the cursor to move",
+            "State tree: Ctrl+C copy value, Ctrl+Shift+C copy path",
+        ]
+        self.message_bar.show_message("\n".join(lines), "info")
+
+    @guarded("Status")
+    def _on_position(self, row: int) -> None:
+        nav = self.navigator
+        self._update_actions()
+        if self.session is None:
+            self.position_label.setText("")
+            return
+        n = nav.count
+        if row < 0:
+            self.position_label.setText(f"Initial state · {n:,} events")
+            return
+        rows = nav.rows
+        names = nav.columns.type_names
+        tc = int(rows.type_codes[row])
+        kind = names[tc] if 0 <= tc < len(names) else ""
+        when = format_time(int(rows.recorded_us[row]))
+        self.position_label.setText(
+            f"{format_key(nav.key_at(row))} · row {row + 1:,} of {n:,} · {kind} · {when}"
+        )
+
+    def _on_playing(self, playing: bool) -> None:
+        self.play_action.setText("&Pause" if playing else "&Play")
+        self.play_action.setData("pause" if playing else "play")
+        self.play_action.setIcon(self.theme.icon("pause" if playing else "play"))
+
+    def _update_actions(self) -> None:
+        nav = self.navigator
+        has = self.session is not None and nav.count > 0
+        for action in (self.start_action, self.back_step_action):
+            action.setEnabled(has and nav.row > -1)
+        for action in (self.step_action, self.end_action):
+            action.setEnabled(has and not nav.at_end())
+        self.play_action.setEnabled(has)
+        self.goto_action.setEnabled(has)
+        self.history_back_action.setEnabled(nav.can_back())
+        self.history_forward_action.setEnabled(nav.can_forward())
+
+    def show_error(self, message: str, details: str = "") -> None:
+        self.message_bar.show_message(message, "error", details)
+        self.statusBar().showMessage(message.splitlines()[0] if message else "", 10000)
+
+    # --- closing ----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.player.pause()
+        self.save_settings()
+        self.jobs.shutdown()
+        with contextlib.suppress(RuntimeError, TypeError):
+            error_reporter().reported.disconnect(self.show_error)
+        old, self.session = self.session, None
+        self.navigator.set_session(None)
+        _close_session(old)
+        super().closeEvent(event)
