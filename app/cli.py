@@ -52,7 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="stop at the first bad record instead of skipping"
     )
     common.add_argument(
-        "--format", dest="fmt", metavar="FORMAT", help="force a format instead of detecting it"
+        "--input-format",
+        dest="fmt",
+        metavar="FORMAT",
+        help="read LOG as this format instead of detecting it (jsonl, json-array, cloudevents)",
     )
     common.add_argument(
         "--mapping",

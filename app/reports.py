@@ -63,3 +63,50 @@ def select_path(state: Any, dotted: str) -> Any:
             have = ", ".join(list(node)[:10]) if isinstance(node, dict) else type(node).__name__
             raise UsageError(f"--path {dotted}: no '{parts[i]}' in {where} (it has: {have})")
     return node
+
+
+def parse_side(session: Any, spec: str) -> tuple[str, int]:
+    """``NAME`` (the end of the branch) or ``NAME@POS`` / ``NAME@+N`` / ``NAME@EVENT_ID``: the
+    row just after that event *as it stands in that branch*, so that two sides name the same
+    event by identity, not by index."""
+    name, sep, ref = spec.rpartition("@")
+    if not sep:
+        name, ref = spec, ""
+    ops = session.branch_ops(name)
+    if not ref:
+        return name, session.engine.row_count(name) - 1
+    event_ref = f"@{ref}" if ref.isdigit() or (ref.startswith("+") and ref[1:].isdigit()) else ref
+    return name, ops.row_for(event_ref)
+
+
+def diff_report(session: Any, a_spec: str, b_spec: str) -> dict[str, Any]:
+    from models.event import format_key
+    from replay_engine.diff import format_path
+
+    (a, row_a), (b, row_b) = parse_side(session, a_spec), parse_side(session, b_spec)
+    engine = session.engine
+    changes = engine.diff(a, row_a, b, row_b)
+    first = engine.first_divergence(a, b)
+    divergence = None
+    if first is not None:
+        row = engine.row_of(a, first)
+        row = engine.row_of(b, first) if row is None else row
+        owner = a if engine.row_of(a, first) is not None else b
+        ev = engine.event_at(owner, row)
+        divergence = {
+            "event": format_key(first),
+            "event_id": ev.event_id,
+            "stream": ev.stream,
+            "type": ev.type,
+            "row_a": engine.row_of(a, first),
+            "row_b": engine.row_of(b, first),
+        }
+    return {
+        "a": {"branch": a, "row": row_a},
+        "b": {"branch": b, "row": row_b},
+        "changes": [
+            {"path": format_path(c.path), "change": c.change, "old": c.old, "new": c.new}
+            for c in changes
+        ],
+        "first_divergence": divergence,
+    }

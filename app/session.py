@@ -1,16 +1,36 @@
 """An opened log: the workspace, the log's columns and payloads, the engine and its branches.
 
 Qt-free, so the CLI and the GUI share it; the GUI runs `open_session` in a worker thread.
+Opening a log that was imported before reads nothing from it (its size and mtime are
+compared); a log that only grew imports just the new records; a changed one is re-imported.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from app.errors import UsageError
+from models.edits import Edit, EditKind
+from models.event import Event, EventKey, format_key, parse_key
+from models.importer import decode_record, run_import
 from models.log import EventLog
-from models.problems import Problem
+from models.mapping import FieldMapping
+from models.paths import default_workspace_for
+from models.problems import InputError, Problem
+from models.workspace import Workspace, WorkspaceError
+from models.workspace_change import classify_change
+from models.workspace_log import WorkspaceLog
+from replay_engine.branches import BranchError, BranchSpec
+from replay_engine.engine import MAIN, Engine
+from replay_engine.generic import GenericProjection
+
+ProgressFn = Callable[[int, int], bool]
 
 
 @dataclass
@@ -18,11 +38,409 @@ class Session:
     name: str
     """What to show in a title bar: the log's file name."""
     log: EventLog
-    engine: Any
-    """A replay_engine.engine.Engine over ``log`` with the branches loaded."""
+    engine: Engine
+    """The engine over ``log`` with the workspace's branches loaded."""
     problems: list[Problem] = field(default_factory=list)
     """The import report: skipped records and warnings."""
     path: Path | None = None
-    workspace: Any = None
-    """models.workspace.Workspace, or None for an in-memory session (tests)."""
+    workspace: Workspace | None = None
+    """None for an in-memory session (tests)."""
     source_id: int | None = None
+    import_info: dict[str, Any] = field(default_factory=dict)
+    """format, records_read, imported, skipped, workspace, change (new/unchanged/grown/...)."""
+    branch_ids: dict[str, int] = field(default_factory=dict)
+
+    # --- branches ---------------------------------------------------------------------------
+
+    def branch_list(self) -> list[dict[str, Any]]:
+        out = []
+        for name in self.engine.branches():
+            info = self.engine.branch(name)
+            out.append(
+                {
+                    "name": name,
+                    "parent": info.parent,
+                    "fork_at": format_key(info.fork_at) if info.fork_at is not None else None,
+                    "edits": len(info.edits),
+                    "in_effect": len(info.in_effect),
+                    "events": self.engine.row_count(name),
+                }
+            )
+        return out
+
+    def create_branch(
+        self, name: str, *, parent: str = MAIN, at: str | None = None
+    ) -> dict[str, Any]:
+        fork_key = None if at in (None, "start") else self.resolve_event(parent, at)
+        parent_edits = (
+            len(self.engine.branch(parent).edits) if parent in self.engine.branches() else 0
+        )
+        spec = BranchSpec(
+            name=name, parent=parent, fork_at=fork_key, parent_edit_count=parent_edits
+        )
+        try:
+            self.engine.add_branch(spec)
+        except BranchError as exc:
+            raise UsageError(str(exc)) from None
+        if self.workspace is not None and self.source_id is not None:
+            try:
+                row = self.workspace.create_branch(
+                    self.source_id,
+                    name,
+                    parent_id=self.branch_ids.get(parent),
+                    fork_at=fork_key,
+                    parent_edit_count=parent_edits,
+                )
+            except WorkspaceError as exc:
+                self.engine.remove_branch(name)
+                raise UsageError(str(exc)) from None
+            self.branch_ids[name] = row.id
+        where = f" after {format_key(fork_key)}" if fork_key is not None else ""
+        return {
+            "branch": name,
+            "parent": parent,
+            "message": f"created branch {name} from {parent}{where}",
+        }
+
+    def branch_ops(self, name: str) -> BranchOps:
+        if name not in self.engine.branches():
+            known = ", ".join(self.engine.branches())
+            raise UsageError(f"no branch named {name!r} (branches: {known})")
+        return BranchOps(self, name)
+
+    # --- events -----------------------------------------------------------------------------
+
+    def resolve_event(self, branch: str, ref: str) -> EventKey:
+        """``@POS``, ``@+N`` or an event id, as it stands in ``branch``."""
+        key = parse_key(ref)
+        seq = self.engine.sequence(branch)
+        if key is not None:
+            if self.engine.row_of(branch, key) is None:
+                raise UsageError(f"no event {ref} in branch {branch} (it has {len(seq):,} events)")
+            return key
+        ids = self.log.columns.event_ids
+        matches = [int(p) for p in np.flatnonzero(ids == ref)]
+        matches += [
+            k
+            for k in seq.inserted
+            if self.engine.event_at(branch, self.engine.row_of(branch, k) or 0).event_id == ref
+        ]
+        if not matches:
+            raise UsageError(
+                f"no event with id {ref!r} in branch {branch}; use @POS for a position"
+            )
+        if len(matches) > 1:
+            where = ", ".join(format_key(m) for m in matches[:20])
+            raise UsageError(
+                f"event id {ref!r} is ambiguous: it occurs {len(matches)} times, at {where}; "
+                "name one by position (@POS)"
+            )
+        return matches[0]
+
+    def row_for(self, branch: str, at: str | None) -> int:
+        """The display row for ``--at``: a row number, ``@POS``/an id (after that event), or
+        the end."""
+        count = self.engine.row_count(branch)
+        if at is None:
+            return count - 1
+        text = at.strip()
+        if text.lstrip("-").isdigit():
+            row = int(text)
+            if not -1 <= row < count:
+                raise UsageError(f"--at {row}: branch {branch} has rows -1..{count - 1}")
+            return row
+        key = self.resolve_event(branch, text)
+        row = self.engine.row_of(branch, key)
+        assert row is not None  # resolve_event checked it
+        return row
+
+    def save_end_state(self, branch: str, state: Any) -> None:
+        """Persist the end state of the log so that reopening is instant (main only: a
+        branch's end state is rebuilt from it in milliseconds)."""
+        if branch != MAIN or self.workspace is None or self.source_id is None:
+            return
+        row = self.engine.row_count(MAIN) - 1
+        if self.import_info.get("snapshot_row") == row:
+            return
+        try:
+            self.workspace.save_snapshot(
+                self.source_id, None, self.engine.projection.name, row, state
+            )
+        except WorkspaceError:
+            return  # a read-only or locked workspace: the state is still correct, just not kept
+        self.import_info["snapshot_row"] = row
+
+    def end_state(self, branch: str) -> Any:
+        state = self.engine.end_state(branch)
+        if branch == MAIN:
+            self.save_end_state(branch, state)
+        return state
+
+    def close(self) -> None:
+        if self.workspace is not None:
+            self.workspace.close()
+
+
+class BranchOps:
+    """Edits of one branch, each validated by the engine, then kept in the workspace."""
+
+    def __init__(self, session: Session, name: str) -> None:
+        self.s = session
+        self.name = name
+
+    def row_for(self, at: str | None) -> int:
+        return self.s.row_for(self.name, at)
+
+    def materialize(self, row: int) -> Any:
+        engine = self.s.engine
+        if row == engine.row_count(self.name) - 1 and row >= 0:
+            return _plain(self.s.end_state(self.name))
+        return engine.materialize(self.name, row)
+
+    def _key(self, ref: str) -> EventKey:
+        return self.s.resolve_event(self.name, ref)
+
+    def _after(self, ref: str) -> EventKey | None:
+        return None if ref == "start" else self._key(ref)
+
+    def _apply(self, edit: Edit, message: str) -> dict[str, Any]:
+        if self.name == MAIN:
+            raise UsageError(
+                "main is the log itself and is never edited; fork a branch first: "
+                "branch LOG create NAME"
+            )
+        try:
+            recorded = self.s.engine.append_edit(self.name, edit)
+        except BranchError as exc:
+            raise UsageError(str(exc)) from None
+        ws, bid = self.s.workspace, self.s.branch_ids.get(self.name)
+        if ws is not None and bid is not None:
+            ws.append_edit(bid, recorded)
+        return {"branch": self.name, "edit": recorded.kind.value, "message": message}
+
+    def drop(self, ref: str) -> dict[str, Any]:
+        key = self._key(ref)
+        return self._apply(
+            Edit(EditKind.DROP, target=key), f"dropped {format_key(key)} in {self.name}"
+        )
+
+    def restore(self, ref: str) -> dict[str, Any]:
+        key = self._key(ref)
+        return self._apply(
+            Edit(EditKind.RESTORE, target=key), f"restored {format_key(key)} in {self.name}"
+        )
+
+    def edit(self, ref: str, data: Any) -> dict[str, Any]:
+        key = self._key(ref)
+        return self._apply(
+            Edit(EditKind.EDIT, target=key, changes={"data": data}),
+            f"edited {format_key(key)} in {self.name}",
+        )
+
+    def insert(self, after: str, event: Any) -> dict[str, Any]:
+        if not isinstance(event, dict):
+            raise UsageError(
+                '--event must be a JSON object like {"stream": "s", "type": "T", "data": {}}'
+            )
+        anchor = self._after(after)
+        key = self.s.engine.new_insert_key()
+        info = self._apply(
+            Edit(EditKind.INSERT, target=key, after=anchor, event=event),
+            f"inserted {format_key(key)} in {self.name}",
+        )
+        info["key"] = format_key(key)
+        return info
+
+    def move(self, ref: str, after: str) -> dict[str, Any]:
+        key, anchor = self._key(ref), self._after(after)
+        where = "the start" if anchor is None else format_key(anchor)
+        return self._apply(
+            Edit(EditKind.MOVE, target=key, after=anchor),
+            f"moved {format_key(key)} after {where} in {self.name}",
+        )
+
+    def undo(self) -> dict[str, Any]:
+        return self._apply(Edit(EditKind.UNDO), f"undid the latest edit of {self.name}")
+
+    def redo(self) -> dict[str, Any]:
+        return self._apply(Edit(EditKind.REDO), f"redid the latest undone edit of {self.name}")
+
+
+def _plain(state: Any) -> Any:
+    """A keyed state view as a plain dict (JSON output)."""
+    if isinstance(state, dict):
+        return state
+    return dict(state.items()) if hasattr(state, "items") else state
+
+
+# --- opening --------------------------------------------------------------------------------
+
+
+def open_session(
+    path: str | os.PathLike[str],
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+    strict: bool = False,
+    fmt: str | None = None,
+    mapping: dict[str, Any] | None = None,
+    progress: ProgressFn | None = None,
+) -> Session:
+    """Import (or reopen) ``path`` into its workspace and load its branches.
+
+    Raises InputError for a log that cannot be read (the message names the file and what to
+    do); a workspace that cannot be opened is an InputError too.
+    """
+    log_path = Path(path).expanduser().absolute()
+    target = Path(workspace) if workspace and "://" not in str(workspace) else workspace
+    try:
+        ws = Workspace.open(target if target is not None else default_workspace_for(log_path))
+    except WorkspaceError as exc:
+        raise InputError(f"cannot open the workspace: {exc}") from None
+    try:
+        source, change = _import(
+            ws, log_path, strict=strict, fmt=fmt, mapping=mapping, progress=progress
+        )
+        return _load(ws, source, log_path, change)
+    except BaseException:
+        ws.close()
+        raise
+
+
+def _import(
+    ws: Workspace,
+    log_path: Path,
+    *,
+    strict: bool,
+    fmt: str | None,
+    mapping: dict[str, Any] | None,
+    progress: ProgressFn | None,
+) -> tuple[Any, str]:
+    source = ws.find_source(log_path)
+    if source is not None and source.ready:
+        change = classify_change(source, log_path)
+        wants_other = (fmt is not None and fmt != source.format) or (
+            mapping is not None
+            and FieldMapping.from_json(source.mapping).to_json() != _mapping_json(mapping)
+        )
+        if wants_other and change != "missing":
+            change = "changed"
+        if change == "unchanged":
+            return source, change
+        if change == "missing":
+            return source, change  # the workspace holds every payload: still readable
+        if change == "grown":
+            old = WorkspaceLog(ws, source.id, _decoder(source))
+            with ws.begin_append(source.id) as w:
+                res = run_import(
+                    log_path,
+                    sink=w,
+                    fmt=source.format,
+                    mapping=FieldMapping.from_json(source.mapping),
+                    strict=strict,
+                    start_offset=w.start_offset,
+                    start_line=w.start_line,
+                    start_pos=w.start_pos,
+                    previous_ids=old.columns.event_ids.tolist(),
+                    previous_raw=old.raw,
+                    progress=progress,
+                )
+                return w.finish(res), change
+        with ws.replace_source(source.id) as w:
+            res = run_import(
+                log_path,
+                sink=w,
+                fmt=fmt,
+                mapping=mapping,
+                strict=strict,
+                start_pos=w.start_pos,
+                progress=progress,
+            )
+            return w.finish(res), change
+    if not log_path.exists():
+        raise InputError(f"{log_path}: no such file; check the path")
+    with ws.begin_import(log_path) as w:
+        res = run_import(
+            log_path,
+            sink=w,
+            fmt=fmt,
+            mapping=mapping,
+            strict=strict,
+            start_pos=w.start_pos,
+            progress=progress,
+        )
+        return w.finish(res), "new"
+
+
+def _mapping_json(mapping: dict[str, Any]) -> Any:
+    return FieldMapping.from_json(mapping).to_json() if "fields" in mapping else mapping
+
+
+def _decoder(source: Any) -> Callable[..., Event]:
+    mapping = FieldMapping.from_json(source.mapping)
+
+    def decode(
+        raw: bytes,
+        pos: int,
+        event_id: str,
+        stream: str,
+        type_: str,
+        version: int | None,
+        recorded_us: int | None,
+        processed_us: int | None,
+    ) -> Event:
+        return decode_record(
+            raw, mapping, pos, pos, event_id, stream, type_, version, recorded_us, processed_us
+        )
+
+    return decode
+
+
+def _load(ws: Workspace, source: Any, log_path: Path, change: str) -> Session:
+    log = WorkspaceLog(ws, source.id, _decoder(source))
+    engine = Engine(log, GenericProjection())
+    session = Session(
+        name=log_path.name,
+        log=log,
+        engine=engine,
+        problems=ws.problems(source.id),
+        path=log_path,
+        workspace=ws,
+        source_id=source.id,
+        import_info={
+            "format": source.format + (" (gzip)" if source.compressed else ""),
+            "records_read": source.records_read,
+            "imported": source.imported,
+            "skipped": source.skipped,
+            "workspace": ws.location,
+            "change": change,
+        },
+    )
+    rows = ws.branches(source.id, include_archived=True)
+    names = {b.id: b.name for b in rows}
+    for b in rows:  # parents are created before their children (ids grow)
+        parent = names.get(b.parent_id, MAIN) if b.parent_id is not None else MAIN
+        spec = BranchSpec(
+            name=b.name,
+            parent=parent,
+            fork_at=b.fork_at,
+            parent_edit_count=b.parent_edit_count,
+            edits=tuple(ws.edits(b.id)),
+        )
+        try:
+            engine.add_branch(spec)
+        except BranchError as exc:
+            session.problems.append(
+                Problem(
+                    file=ws.location,
+                    line=0,
+                    offset=0,
+                    reason=f"branch {b.name!r} could not be loaded: {exc}",
+                )
+            )
+            continue
+        session.branch_ids[b.name] = b.id
+    snap = ws.load_snapshot(source.id, None, engine.projection.name)
+    if snap is not None and snap.row == len(log) - 1:
+        engine.seed_end_state(MAIN, snap.state)
+        session.import_info["snapshot_row"] = snap.row
+    return session

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 JSON = Any
 """A JSON value as orjson/json produce it: dict, list, str, int, float, bool or None."""
@@ -60,8 +59,10 @@ def parse_key(text: str) -> EventKey | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
+    """Immutable. A NamedTuple rather than a frozen dataclass: a million of them are built on
+    a full replay, and a tuple is built about 5x faster than a frozen dataclass."""
+
     key: EventKey
     pos: int
     """Position in the source log's order; -1 for inserted events."""
@@ -74,7 +75,7 @@ class Event:
     """Recorded time, microseconds since the Unix epoch (UTC); see :attr:`recorded_at`."""
     processed_us: int | None = None
     data: JSON = None
-    metadata: dict[str, JSON] = field(default_factory=dict)
+    metadata: dict[str, JSON] = {}  # noqa: RUF012 - shared empty default, never mutated
     correlation_id: str | None = None
     causation_id: str | None = None
 
@@ -87,7 +88,7 @@ class Event:
         return us_to_datetime(self.processed_us)
 
     def with_changes(self, **changes: Any) -> Event:
-        return replace(self, **changes)
+        return self._replace(**changes)
 
     def to_json(self) -> dict[str, JSON]:
         """The canonical record as a JSON object (timestamps in RFC 3339)."""

@@ -42,8 +42,8 @@ from __future__ import annotations
 import gc
 import json
 import os
-from array import array
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +57,7 @@ import orjson
 from models.event import Event
 from models.log import NA, Columns
 from models.mapping import (
+    DERIVED_ID_PREFIX,
     NO_STREAM,
     FieldMapping,
     normalise_id,
@@ -85,6 +86,10 @@ MAX_LISTED_PROBLEMS: Final = 1000
 """Problems kept in :attr:`ImportResult.problems`; the sink receives all of them."""
 
 SAMPLE_RECORDS: Final = 100
+
+DUPLICATE_WINDOW: Final = 65_536
+"""Recent records kept in memory to compare the bodies of duplicate ids; a duplicate of an
+older record is compared after the import by reading that record again."""
 
 _INT64_MAX = 2**63 - 1
 
@@ -208,6 +213,17 @@ def _kind(value: Any) -> str:
 # --- the loop ------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _FarDuplicate:
+    """A duplicate id whose earlier record left the in-memory window: compared at the end."""
+
+    line: int
+    offset: int
+    event_id: str
+    earlier: int
+    stored: bytes
+
+
 class _Run:
     """State of one import run."""
 
@@ -232,20 +248,27 @@ class _Run:
         self.type_codes: dict[str, int] = {}
         self.stream_raw: dict[Any, int] = {}
         self.type_raw: dict[Any, int] = {}
-        self.seen: dict[str, int] = {}
-        if previous_ids is not None:
-            for i, event_id in enumerate(previous_ids):
-                self.seen.setdefault(event_id, i)
+        # Duplicate ids: a set answers "any duplicate in this batch?" in one C call; the id ->
+        # first position index is only built once the first duplicate shows up.
+        self.previous_ids = previous_ids
         self.previous_raw = previous_raw
-        self.fingerprints = array("q")
+        self.seen_ids: set[str] = set(previous_ids or ())
+        self.first_pos: dict[str, int] | None = None
+        if previous_ids is not None and len(self.seen_ids) != len(previous_ids):
+            self.build_index(0)
+        self.recent: deque[tuple[int, list[bytes]]] = deque()
+        self.recent_count = 0
+        self.far: list[_FarDuplicate] = []
         self.ids: list[str] = []
         self.stream_col: list[npt.NDArray[np.int32]] = []
         self.type_col: list[npt.NDArray[np.int32]] = []
         self.version_col: list[npt.NDArray[np.int64]] = []
         self.recorded_col: list[npt.NDArray[np.int64]] = []
         self.processed_col: list[npt.NDArray[np.int64]] = []
-        self.line_starts: list[int] = []  # first position of each batch
-        self.line_tables: list[npt.NDArray[np.int64]] = []  # line of each position in it
+        # Where each position came from, per batch: for reports naming an earlier record.
+        self.table_starts: list[int] = []
+        self.line_tables: list[npt.NDArray[np.int64]] = []
+        self.offset_tables: list[npt.NDArray[np.int64] | None] = []
         self.pending: list[bytes] = []
         self.pending_pos = start_pos
         self.records_read = 0
@@ -297,17 +320,18 @@ class _Run:
                 self.skipped += 1
         records = batch.records
         if records:
-            objs: list[Any] | None = None
+            fast = None
             if not (batch.rejected or batch.unterminated or batch.big_ints):
                 try:
                     objs = list(map(orjson.loads, records))
                 except orjson.JSONDecodeError:
-                    objs = None
-            fast = None if objs is None else self.extract_fast(objs)
-            if fast is not None and objs is not None:
+                    pass
+                else:
+                    fast = self.extract_fast(objs)
+            if fast is not None:
                 self.records_read += len(records)
                 raws = self.fast_raws(batch, records, objs)
-                self.add(objs, raws, fast[0], fast[1], batch, None, problems)
+                self.add(raws, fast[0], fast[1], batch, None, problems)
             else:
                 self.careful(batch, problems)
         if not batch.unterminated:  # (the end of an unterminated tail is set by careful())
@@ -317,16 +341,23 @@ class _Run:
             self.report(problems)
         self.flush(final=False)
 
-    def extract_fast(self, objs: list[Any]) -> tuple[list[list[Any]], list[int]] | None:
+    def extract_fast(self, objs: list[Any]) -> tuple[list[list[Any] | None], list[int]] | None:
         """Column values and type codes when every record is an object with a usable type."""
-        if set(map(type, objs)) != {dict}:
+        mapping = self.mapping
+        if not mapping.checks_objects and set(map(type, objs)) != {dict}:
             return None
-        columns = self.mapping.extract_columns(objs)
         try:
-            types = self.encode(columns[2], self.type_raw, self.type_codes, None)
+            columns = mapping.extract_columns(objs)
+        except (TypeError, AttributeError):  # a record that is not an object
+            return None
+        types = columns[2]
+        if types is None:
+            return None
+        try:
+            codes = self.encode(types, self.type_raw, self.type_codes, None)
         except _BadType:
             return None
-        return columns, types
+        return columns, codes
 
     def fast_raws(self, batch: RecordBatch, records: list[bytes], objs: list[Any]) -> list[bytes]:
         if batch.multiline:
@@ -348,8 +379,7 @@ class _Run:
         good: list[int] = []
         good_objs: list[Any] = []
         good_raws: list[bytes] = []
-        warn_at: dict[int, list[str]] = {}
-        loads = orjson.loads
+        notes_at: dict[int, list[str]] = {}
         last = len(records) - 1
         for i, raw in enumerate(records):
             issue = batch.rejected.get(i)
@@ -362,96 +392,46 @@ class _Run:
                 continue  # a blank line is not a record
             self.records_read += 1
             unterminated = batch.unterminated and i == last
-            notes: list[str] = []
-            try:
-                if i in big:  # may hold integers orjson would turn into floats
-                    raise orjson.JSONDecodeError("", "", 0)
-                obj = loads(raw)
-            except orjson.JSONDecodeError:
-                obj, notes, reason = self.lenient(raw, i, batch)
-                if reason is not None:
-                    line, offset = batch.locate(i)
-                    if unterminated:
-                        reason = TRUNCATED
-                    problems.append(self.problem(line, offset, reason, raw))
-                    self.skipped += 1
-                    continue
-            sanitised = bool(notes)
-            if type(obj) is not dict:
-                line, offset = batch.locate(i)
-                problems.append(
-                    self.problem(
-                        line,
-                        offset,
-                        f"not an event: {_kind(obj)} where a JSON object was expected; the "
-                        "record is skipped",
-                        raw,
-                    )
+            obj, notes, reason = _parse(raw, i in big)
+            if reason is None and type(obj) is not dict:
+                reason = (
+                    f"not an event: {_kind(obj)} where a JSON object was expected; the record "
+                    "is skipped"
                 )
-                self.skipped += 1
-                continue
-            reason = self.check_type(obj)
+            if reason is None:
+                reason = self.check_type(obj)
             if reason is not None:
                 line, offset = batch.locate(i)
+                if reason.startswith(_UTF8):
+                    bad = int(reason[len(_UTF8) :].split(" ", 1)[0])
+                    reason = _utf8_reason(offset, bad, reason)
+                if unterminated and not reason.startswith("no event type"):
+                    reason = TRUNCATED
                 problems.append(self.problem(line, offset, reason, raw))
                 self.skipped += 1
                 continue
             if notes:
-                warn_at[len(good)] = notes
-            if sanitised or (batch.multiline and (b"\n" in raw or b"\r" in raw)):
-                raw = orjson.dumps(obj)
-            elif batch.has_cr:
-                raw = raw.rstrip(b"\r")
+                notes_at[len(good)] = notes
             good.append(i)
             good_objs.append(obj)
-            good_raws.append(raw)
+            good_raws.append(_stored(raw, obj, bool(notes), batch))
             if unterminated:
-                self.end_offset = batch.base_offset + len(records[i])
+                self.end_offset = batch.base_offset + len(raw)
                 self.end_line = batch.base_line
         if batch.unterminated and (not good or good[-1] != last):
             self.end_offset = batch.base_offset
             self.end_line = batch.base_line
-        for k, notes in warn_at.items():
+        for k, notes in notes_at.items():
             line, offset = batch.locate(good[k])
             for note in notes:
                 problems.append(self.problem(line, offset, note, good_raws[k], Severity.WARNING))
         if good_objs:
             columns = self.mapping.extract_columns(good_objs)
-            types = self.encode(columns[2], self.type_raw, self.type_codes, None)
-            self.add(good_objs, good_raws, columns, types, batch, good, problems)
-
-    def lenient(self, raw: bytes, i: int, batch: RecordBatch) -> tuple[Any, list[str], str | None]:
-        """(object, notes, None) when the stdlib parser can take the record; else a reason."""
-        parser = _Lenient()
-        try:
-            orjson.loads(raw)
-            message = ""
-        except orjson.JSONDecodeError as exc:
-            message = str(exc)
-        try:
-            obj = parser.loads(raw)
-        except UnicodeDecodeError as bad:
-            _line, offset = batch.locate(i)
-            return (
-                None,
-                [],
-                f"invalid UTF-8 at byte {offset + bad.start} (column {bad.start + 1} of the "
-                f"record): {bad.reason}; the record is skipped — convert the file to UTF-8 "
-                "(e.g. iconv -f latin1 -t utf-8) and import again",
-            )
-        except (ValueError, RecursionError):
-            hint = ""
-            if raw.strip() in (b"{", b"["):
-                hint = " (is the file pretty-printed JSON rather than JSON Lines?)"
-            return None, [], f"not valid JSON: {message}{hint}; the record is skipped"
-        try:
-            orjson.dumps(obj)
-        except orjson.JSONEncodeError as bad:
-            return None, [], f"not valid JSON: {message} ({bad}); the record is skipped"
-        return obj, parser.notes, None
+            types = self.encode(columns[2] or [], self.type_raw, self.type_codes, None)
+            self.add(good_raws, columns, types, batch, good, problems)
 
     def check_type(self, obj: dict[str, Any]) -> str | None:
-        raw_type = self.mapping.extract(obj)[2]
+        raw_type = self.mapping.get_type(obj)
         if raw_type is None or raw_type == "":
             return (
                 f"no event type: {self.mapping.describe_missing('type', obj)}; the record is "
@@ -485,13 +465,14 @@ class _Run:
         except (KeyError, TypeError):
             pass
         try:
-            distinct = list(dict.fromkeys(values))
+            distinct = dict.fromkeys(values)
         except TypeError:  # unhashable values (objects as names): the slow way
-            distinct = []
+            distinct = {}
         simple = bool(distinct)
+        new = distinct.keys() - raw_codes.keys()
+        if len(new) < len(distinct):  # keep first-appearance order among the new ones
+            distinct = dict.fromkeys(filter(new.__contains__, values))
         for value in distinct:
-            if value in raw_codes:
-                continue
             name = normalise_name(value, default)
             if name is None:
                 raise _BadType
@@ -512,50 +493,65 @@ class _Run:
 
     def add(
         self,
-        objs: list[Any],
         raws: list[bytes],
-        columns: list[list[Any]],
+        columns: list[list[Any] | None],
         types: list[int],
         batch: RecordBatch,
         index: list[int] | None,
         problems: list[Problem],
     ) -> None:
         """Append good records (``index``: their indices in the batch; None: all of it)."""
-        n = len(objs)
+        n = len(raws)
         first = self.pos
         ids_raw, streams, _types, versions, recorded, processed = columns
 
         def locate(k: int) -> tuple[int, int]:
             return batch.locate(k if index is None else index[k])
 
-        # Lines of the new positions, for reports that name an earlier record.
         if index is None and batch.lines is None:
-            table = np.arange(batch.base_line, batch.base_line + n, dtype=np.int64)
+            lines = np.arange(batch.base_line, batch.base_line + n, dtype=np.int64)
         elif index is None:
-            table = np.array(batch.lines, np.int64)
+            lines = np.array(batch.lines, np.int64)
         else:
-            table = np.array([locate(k)[0] for k in range(n)], np.int64)
-        self.line_starts.append(first)
-        self.line_tables.append(table)
+            lines = np.array([locate(k)[0] for k in range(n)], np.int64)
+        self.table_starts.append(first)
+        self.line_tables.append(lines)
+        if batch.offsets is None:
+            self.offset_tables.append(None)
+        else:
+            offsets = np.array(batch.offsets, np.int64)
+            self.offset_tables.append(offsets if index is None else offsets[index])
 
-        # Event ids: text; missing ones derived from the position.
-        if set(map(type, ids_raw)) == {str} and "" not in ids_raw:
-            ids = ids_raw
+        if ids_raw is None:
+            ids = [f"{DERIVED_ID_PREFIX}{first + k}" for k in range(n)]
         else:
-            ids = [normalise_id(v, first + k) for k, v in enumerate(ids_raw)]
+            try:
+                "".join(ids_raw)
+                plain = "" not in ids_raw
+            except TypeError:
+                plain = False
+            ids = ids_raw if plain else [normalise_id(v, first + k) for k, v in enumerate(ids_raw)]
         self.ids.extend(ids)
         self.check_duplicates(ids, raws, first, locate, problems)
 
-        self.stream_col.append(
-            np.array(self.encode(streams, self.stream_raw, self.stream_codes, NO_STREAM), np.int32)
-        )
+        if streams is None:
+            stream_codes = np.full(
+                n, self.stream_codes.setdefault(NO_STREAM, len(self.stream_codes)), np.int32
+            )
+        else:
+            stream_codes = np.array(
+                self.encode(streams, self.stream_raw, self.stream_codes, NO_STREAM), np.int32
+            )
+        self.stream_col.append(stream_codes)
         self.type_col.append(np.array(types, np.int32))
-
-        self.version_col.append(self.integers(versions, "version", locate, raws, problems))
+        self.version_col.append(self.integers(versions, n, "version", locate, raws, problems))
         for values, name, target in (
             (recorded, "recorded_at", self.recorded_col),
             (processed, "processed_at", self.processed_col),
         ):
+            if values is None:
+                target.append(np.full(n, NA, np.int64))
+                continue
             stamps, errors = parse_timestamps(values)
             target.append(stamps)
             for k, reason in errors:
@@ -571,24 +567,31 @@ class _Run:
                 )
         self.pos += n
         self.pending.extend(raws)
+        self.recent.append((first, raws))
+        self.recent_count += n
+        while self.recent_count - len(self.recent[0][1]) >= DUPLICATE_WINDOW:
+            self.recent_count -= len(self.recent.popleft()[1])
 
     def integers(
         self,
-        values: list[Any],
+        values: list[Any] | None,
+        n: int,
         name: str,
         locate: Callable[[int], tuple[int, int]],
         raws: list[bytes],
         problems: list[Problem],
     ) -> npt.NDArray[np.int64]:
+        if values is None:
+            return np.full(n, NA, np.int64)
         kinds = set(map(type, values))
-        if kinds == {type(None)}:
-            return np.full(len(values), NA, np.int64)
         if kinds == {int}:
             try:
                 return np.array(values, np.int64)
             except OverflowError:
                 pass
-        out = np.full(len(values), NA, np.int64)
+        elif kinds == {type(None)}:
+            return np.full(n, NA, np.int64)
+        out = np.full(n, NA, np.int64)
         for k, value in enumerate(values):
             try:
                 number = normalise_int(value)
@@ -606,6 +609,17 @@ class _Run:
                 out[k] = number
         return out
 
+    # --- duplicate ids ------------------------------------------------------------------
+
+    def build_index(self, current: int) -> None:
+        """The id -> first position index, over everything before the current batch."""
+        index: dict[str, int] = {}
+        for i, event_id in enumerate(self.previous_ids or ()):
+            index.setdefault(event_id, i)
+        for i, event_id in enumerate(self.ids[: len(self.ids) - current]):
+            index.setdefault(event_id, self.start_pos + i)
+        self.first_pos = index
+
     def check_duplicates(
         self,
         ids: list[str],
@@ -615,43 +629,56 @@ class _Run:
         problems: list[Problem],
     ) -> None:
         n = len(ids)
-        seen = self.seen
-        fresh = dict(zip(reversed(ids), range(first + n - 1, first - 1, -1), strict=True))
-        self.fingerprints.extend(map(hash, raws))
-        if len(fresh) == n and seen.keys().isdisjoint(fresh):
-            seen.update(fresh)
+        seen = self.seen_ids
+        before = len(seen)
+        seen.update(ids)
+        if len(seen) - before == n:  # all new and distinct: the usual case
+            if self.first_pos is not None:
+                self.first_pos.update(zip(ids, range(first, first + n), strict=True))
             return
+        if self.first_pos is None:
+            self.build_index(n)
+        index = self.first_pos
+        assert index is not None
         for k, event_id in enumerate(ids):
             pos = first + k
-            earlier = seen.setdefault(event_id, pos)
+            earlier = index.setdefault(event_id, pos)
             if earlier == pos:
                 continue
             line, offset = locate(k)
-            same = self.same_bytes(earlier, raws[k])
-            where = f"position {earlier}"
-            earlier_line = self.line_of(earlier)
-            if earlier_line is not None:
-                where += f" (line {earlier_line})"
-            if same is None:
-                verdict = "(imported earlier; bodies not compared)"
-            elif same:
-                verdict = "with the same bytes: an exact re-delivery (at-least-once delivery)"
+            if earlier < self.start_pos:
+                same = self.compare_previous(earlier, raws[k])
             else:
-                verdict = "with a different body: an id collision"
-            problems.append(
-                self.problem(
-                    line,
-                    offset,
-                    f"duplicate event id {event_id!r}: also used by the record at {where} "
-                    f"{verdict}; both are imported",
-                    raws[k],
-                    Severity.WARNING,
-                )
-            )
+                earlier_raw = self.recent_raw(earlier, first, raws)
+                if earlier_raw is None:
+                    self.far.append(_FarDuplicate(line, offset, event_id, earlier, raws[k]))
+                    continue
+                same = earlier_raw == raws[k]
+            problems.append(self.duplicate_problem(line, offset, event_id, earlier, same, raws[k]))
 
-    def same_bytes(self, earlier: int, raw: bytes) -> bool | None:
-        if earlier >= self.start_pos:
-            return self.fingerprints[earlier - self.start_pos] == hash(raw)
+    def duplicate_problem(
+        self, line: int, offset: int, event_id: str, earlier: int, same: bool | None, raw: bytes
+    ) -> Problem:
+        where = f"position {earlier}"
+        earlier_line = self.line_of(earlier)
+        if earlier_line is not None:
+            where += f" (line {earlier_line})"
+        if same is None:
+            verdict = "imported earlier (bodies not compared)"
+        elif same:
+            verdict = "with the same bytes: an exact re-delivery (at-least-once delivery)"
+        else:
+            verdict = "with a different body: an id collision"
+        return self.problem(
+            line,
+            offset,
+            f"duplicate event id {event_id!r}: also used by the record at {where} {verdict}; "
+            "both are imported",
+            raw,
+            Severity.WARNING,
+        )
+
+    def compare_previous(self, earlier: int, raw: bytes) -> bool | None:
         if self.previous_raw is None:
             return None
         try:
@@ -659,11 +686,52 @@ class _Run:
         except Exception:  # the caller's store: a failure only costs the comparison
             return None
 
+    def recent_raw(self, pos: int, first: int, raws: list[bytes]) -> bytes | None:
+        if pos >= first:
+            return raws[pos - first]
+        for start, chunk in reversed(self.recent):
+            if start <= pos < start + len(chunk):
+                return chunk[pos - start]
+            if start < pos:
+                break
+        return None
+
+    def table(self, pos: int) -> tuple[int, int]:
+        i = bisect_right(self.table_starts, pos) - 1
+        return i, pos - self.table_starts[i]
+
     def line_of(self, pos: int) -> int | None:
         if pos < self.start_pos:
             return None
-        i = bisect_right(self.line_starts, pos) - 1
-        return int(self.line_tables[i][pos - self.line_starts[i]])
+        i, k = self.table(pos)
+        return int(self.line_tables[i][k])
+
+    def resolve_far(
+        self, fetch: Callable[[dict[int, tuple[int, int | None]]], dict[int, bytes]]
+    ) -> None:
+        """Compare the bodies of duplicates whose earlier record was out of reach."""
+        if not self.far:
+            return
+        wanted: dict[int, tuple[int, int | None]] = {}
+        for dup in self.far:
+            i, k = self.table(dup.earlier)
+            offsets = self.offset_tables[i]
+            wanted[dup.earlier] = (
+                int(self.line_tables[i][k]),
+                None if offsets is None else int(offsets[k]),
+            )
+        found = fetch(wanted)
+        problems = []
+        for dup in self.far:
+            earlier_raw = found.get(dup.earlier)
+            same = None if earlier_raw is None else earlier_raw == dup.stored
+            problems.append(
+                self.duplicate_problem(
+                    dup.line, dup.offset, dup.event_id, dup.earlier, same, dup.stored
+                )
+            )
+        self.far = []
+        self.report(problems)
 
     # --- output -------------------------------------------------------------------------
 
@@ -701,6 +769,83 @@ class _Run:
             stream_names=list(self.stream_codes),
             type_names=list(self.type_codes),
         )
+
+
+_UTF8 = "\x00utf8 "
+
+
+def _utf8_reason(offset: int, bad: int, marker: str) -> str:
+    reason = marker.split(" ", 2)[2]
+    return (
+        f"invalid UTF-8 at byte {offset + bad} (column {bad + 1} of the record): {reason}; "
+        "the record is skipped (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8, "
+        "and import again)"
+    )
+
+
+def _parse(raw: bytes, suspect: bool) -> tuple[Any, list[str], str | None]:
+    """(object, warnings, None) or (None, [], reason) for one record.
+
+    orjson first; the stdlib parser (:class:`_Lenient`) when orjson refuses the record or
+    when it may hold integers orjson would turn into floats (``suspect``).
+    """
+    message = ""
+    if not suspect:
+        try:
+            return orjson.loads(raw), [], None
+        except orjson.JSONDecodeError as exc:
+            message = str(exc)
+    parser = _Lenient()
+    try:
+        obj = parser.loads(raw)
+    except UnicodeDecodeError as bad:
+        return None, [], f"{_UTF8}{bad.start} {bad.reason}"
+    except (ValueError, RecursionError):
+        if not message:
+            try:
+                orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                message = str(exc)
+        hint = ""
+        if raw.strip() in (b"{", b"["):
+            hint = " (is the file pretty-printed JSON rather than JSON Lines?)"
+        return None, [], f"not valid JSON: {message or 'unreadable'}{hint}; the record is skipped"
+    try:
+        orjson.dumps(obj)
+    except orjson.JSONEncodeError as bad:
+        return None, [], f"not valid JSON: {message} ({bad}); the record is skipped"
+    return obj, parser.notes, None
+
+
+def _stored(raw: bytes, obj: Any, sanitised: bool, batch: RecordBatch) -> bytes:
+    """The form a record is stored in: single-line JSON, re-serialised only when needed."""
+    if sanitised or (batch.multiline and (b"\n" in raw or b"\r" in raw)):
+        return orjson.dumps(obj)
+    if batch.has_cr:
+        return raw.rstrip(b"\r")
+    return raw
+
+
+def _fetch_records(
+    batches: Iterator[RecordBatch], wanted: dict[int, tuple[int, int | None]]
+) -> dict[int, bytes]:
+    """Stored forms of the records at the given (line, offset) places, by position."""
+    by_line = {line: pos for pos, (line, offset) in wanted.items() if offset is None}
+    by_offset = {offset: pos for pos, (line, offset) in wanted.items() if offset is not None}
+    found: dict[int, bytes] = {}
+    for batch in batches:
+        if len(found) == len(wanted):
+            break
+        big = {batch.index_at(offset) for offset in batch.big_ints}
+        for i, raw in enumerate(batch.records):
+            line, offset = (batch.base_line + i, None) if batch.offsets is None else batch.locate(i)
+            pos = by_line.get(line) if offset is None else by_offset.get(offset)
+            if pos is None or i in batch.rejected:
+                continue
+            obj, notes, reason = _parse(raw, i in big)
+            if reason is None:
+                found[pos] = _stored(raw, obj, bool(notes), batch)
+    return found
 
 
 class _BadType(Exception):
@@ -822,33 +967,22 @@ def run_import(
         )
         run.end_offset = start_offset
         run.end_line = start_line
-        blocks: Iterator[bytes] = source.blocks(start_offset)
-        if start_offset == 0:
-            blocks = _strip_bom(blocks)
-            first_offset = len(BOM) if head.startswith(BOM) else 0
-        else:
-            first_offset = start_offset
         cancelled = False
-        if the_format.is_array:
-            splitter = ArraySplitter(
-                offset=first_offset,
-                line=start_line,
-                max_record_bytes=max_record_bytes,
-                resumed=start_offset > 0,
-            )
-            batches: Iterator[RecordBatch] = chain(
-                map(splitter.feed, blocks), _lazy(splitter.finish)
-            )
-        else:
-            batches = line_batches(
-                blocks, offset=first_offset, line=start_line, max_record_bytes=max_record_bytes
-            )
-        for batch in batches:
+        for batch in _batches(source, the_format, start_offset, start_line, max_record_bytes):
             run.ingest(batch)
             if progress is not None and progress(source.raw_done, source.size) is False:
                 cancelled = True
                 break
         run.flush(final=True)
+        if run.far and not cancelled:
+            with Source(path, block_size=block_size) as again:
+                again.size = min(again.size, source.size)
+                run.resolve_far(
+                    lambda wanted: _fetch_records(
+                        _batches(again, the_format, start_offset, start_line, max_record_bytes),
+                        wanted,
+                    )
+                )
         complete = not cancelled and start_offset == 0
         return ImportResult(
             columns=run.columns(),
@@ -869,6 +1003,29 @@ def run_import(
             mtime_ns=source.mtime_ns,
             stream_names=list(run.stream_codes),
         )
+
+
+def _batches(
+    source: Source, fmt: Format, start_offset: int, start_line: int, max_record_bytes: int
+) -> Iterator[RecordBatch]:
+    """The reader for a format over a source, from a start offset."""
+    blocks: Iterator[bytes] = source.blocks(start_offset)
+    if start_offset == 0:
+        blocks = _strip_bom(blocks)
+        first_offset = len(BOM) if source.head().startswith(BOM) else 0
+    else:
+        first_offset = start_offset
+    if fmt.is_array:
+        splitter = ArraySplitter(
+            offset=first_offset,
+            line=start_line,
+            max_record_bytes=max_record_bytes,
+            resumed=start_offset > 0,
+        )
+        return chain(map(splitter.feed, blocks), _lazy(splitter.finish))
+    return line_batches(
+        blocks, offset=first_offset, line=start_line, max_record_bytes=max_record_bytes
+    )
 
 
 def _lazy(finish: Callable[[], RecordBatch]) -> Iterator[RecordBatch]:

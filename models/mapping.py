@@ -381,19 +381,32 @@ class FieldMapping:
             values.append(None if getter is None else getter(obj))
         return tuple(values)  # type: ignore[return-value]
 
-    def extract_columns(self, objs: list[dict[str, Any]]) -> list[list[Any]]:
-        """:meth:`extract` for a batch, one list per column field: C-level loops where the
-        path is a plain top-level member (``objs`` must all be dicts)."""
+    def extract_columns(self, objs: list[dict[str, Any]]) -> list[list[Any] | None]:
+        """:meth:`extract` for a batch, one list per column field (``None`` for an unmapped
+        field): C-level loops where the path is a plain top-level member.
+
+        ``objs`` must all be dicts; where a plain member is read, anything else raises
+        :class:`TypeError` (which callers may use as their check).
+        """
         n = len(objs)
-        columns: list[list[Any]] = []
+        columns: list[list[Any] | None] = []
         get = dict.get
         for name, key in zip(COLUMN_FIELDS, self._column_keys, strict=True):
             if key is not None:
                 columns.append(list(map(get, objs, repeat(key, n))))
             else:
                 getter = self._getters[name]
-                columns.append([None] * n if getter is None else list(map(getter, objs)))
+                columns.append(None if getter is None else list(map(getter, objs)))
         return columns
+
+    @property
+    def checks_objects(self) -> bool:
+        """Whether :meth:`extract_columns` reads a plain member (and so rejects non-dicts)."""
+        return any(key is not None for key in self._column_keys)
+
+    def get_type(self, obj: dict[str, Any]) -> Any:
+        getter = self._getters["type"]
+        return None if getter is None else getter(obj)
 
     def describe_missing(self, name: str, obj: dict[str, Any]) -> str:
         """For a report: which path was read and which members the record has."""

@@ -35,6 +35,7 @@ from views.theme import Theme
 
 pg.setConfigOptions(antialias=False, useNumba=False)
 protect_singletons()  # see app/qt_compat.py
+PEN = 1
 
 
 class TimeAxis(pg.AxisItem):
@@ -317,8 +318,10 @@ class TimelineWidget(QWidget):
         if lay is None:
             return
         x0, x1 = self.x_range()
+        # Two-pixel columns: half the line segments of one-pixel ones for the same ink, and
+        # the raster engine's time goes into those segments.
         width = max(50, int(self.viewbox.width()))
-        marks = lay.marks(x0, x1, width)
+        marks = lay.marks(x0, x1, width // 2)
         self.marks_drawn = int(marks.x.shape[0])
         colors = self._theme.colors
         maxc = float(marks.count.max()) if marks.count.size else 1.0
@@ -344,7 +347,7 @@ class TimelineWidget(QWidget):
                 curve.setZValue(5)
                 self.plot.addItem(curve)
                 self._curves[t] = curve
-            curve.setPen(pg.mkPen(colors.type_color(t), width=3 if exact else 2))
+            curve.setPen(pg.mkPen(colors.type_color(t), width=3 if exact else PEN))
             curve.setData(px, py, connect="pairs")
             seen.add(t)
         for t, curve in self._curves.items():

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from models.problems import Severity
 from models.readers.batch import Issue, RecordBatch, excerpt
 from models.readers.jsonl import too_large
-from models.readers.numbers import big_integer_offsets
+from models.readers.numbers import big_integer_offsets, new_scratch
 
 _WS = b" \t\r\n"
 _GAP_TOKEN = re.compile(rb'[ \t\r\n]*(?:(,)|("(?:[^"\\]|\\.)*"?)|([^ \t\r\n,"]+))', re.S)
@@ -97,6 +97,7 @@ class ArraySplitter:
         self._count_rel = 0
         self._count_line = 0
         self._batch: RecordBatch | None = None
+        self._scratch = new_scratch()
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -216,7 +217,7 @@ class ArraySplitter:
                 if self.closed:
                     self._trailing(0)
                 elif self.started:
-                    batch.big_ints = [base + at for at in big_integer_offsets(block)]
+                    batch.big_ints = [base + at for at in big_integer_offsets(block, self._scratch)]
                     self._scan(block, 0)
                 else:
                     self._start(block)
@@ -265,7 +266,7 @@ class ArraySplitter:
         self.gap_start = self._base + at + 1
         self.gap_line = self._line_at(at)
         assert self._batch is not None
-        self._batch.big_ints = [self._base + at for at in big_integer_offsets(block)]
+        self._batch.big_ints = [self._base + at for at in big_integer_offsets(block, self._scratch)]
         self._scan(block, at + 1)
 
     def _scan(self, block: bytes, start: int) -> None:

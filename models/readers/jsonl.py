@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from models.readers.batch import Issue, RecordBatch, excerpt
-from models.readers.numbers import big_integer_offsets
+from models.readers.numbers import big_integer_offsets, new_scratch
 
 
 def too_large(size: int, limit: int) -> str:
@@ -35,6 +35,7 @@ def line_batches(
     carry_head = b""  # the first bytes of a dropped line, for the report
     pos = offset  # where the current partial line (and the next batch) starts
     ln = line
+    scratch = new_scratch()
     for block in blocks:
         pieces = block.split(b"\n")
         tail = pieces.pop()
@@ -75,7 +76,7 @@ def line_batches(
                 cursor += size + 1
         consumed = carry_len + len(block) - len(tail)
         block_start = pos + carry_len
-        big = [block_start + at for at in big_integer_offsets(block)]
+        big = [block_start + at for at in big_integer_offsets(block, scratch)]
         if carry_len and 0 not in rejected:
             joined = [pos + at for at in big_integer_offsets(pieces[0])]
             big = sorted(set(big + joined)) if joined else big

@@ -91,12 +91,7 @@ def big_integer_offsets(buf: bytes, scratch: _Scratch | None = None) -> list[int
     """
     if len(buf) < MIN_RUN:
         return []
-    # A run at the very end of the buffer may not cover 4 sampled words: check the tail.
-    tail_from = max(0, len(buf) - MIN_RUN - 8)
     candidates = _candidates(buf, scratch if scratch is not None else _Scratch())
-    tail = [i for i in range(tail_from, len(buf)) if _is_digit(buf[i : i + 1])]
-    if tail:
-        candidates = np.union1d(candidates, np.array(tail, np.intp))
     if not len(candidates):
         return []
     found: list[int] = []

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from models.problems import InputError
 
-BLOCK_SIZE = 4 << 20
+BLOCK_SIZE = 1 << 20
 """Bytes read (and decompressed) at a time: big enough to amortise per-batch work, small
 enough that a batch of parsed records stays a few tens of MB."""
 
