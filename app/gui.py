@@ -13,12 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from app.session import Session
+from app.session import Session, open_session
 from app.workers import ProgressFn
 
 ORGANIZATION = "Rewind"
@@ -73,17 +74,14 @@ def default_opener(workspace: str | None = None) -> Opener:
     """Open with :func:`app.session.open_session` (import, index, engine), in the worker."""
 
     def open_log(path: Path, progress: ProgressFn) -> Session:
-        from app.session import open_session  # type: ignore[attr-defined]
-
-        session: Session = open_session(path, workspace=workspace, progress=progress)
-        return session
+        return open_session(path, workspace=workspace, progress=progress)
 
     return open_log
 
 
 def recent_files(settings: QSettings) -> list[str]:
-    value = settings.value("recent/files", [])
-    if isinstance(value, str):
+    value: Any = settings.value("recent/files", [])
+    if isinstance(value, str):  # QSettings gives a one-item list back as a plain string
         value = [value]
     return [str(v) for v in (value or []) if v]
 

@@ -42,7 +42,7 @@ def _bug_present() -> bool:
     for _ in range(50):
         proxy.data(index)
     lost = before - sys.getrefcount(None)
-    proxy.setSourceModel(None)  # type: ignore[arg-type]
+    proxy.setSourceModel(None)
     if lost > 0:
         ctypes.c_ssize_t.from_address(id(None)).value += lost  # give back what the probe took
     return lost >= 50

@@ -382,7 +382,7 @@ class _Node:
     gone: frozenset[Any] = frozenset()
     """Those of ``items`` that the current event removed (listed after the others)."""
     group_size: int = 0
-    positions: dict[Any, int] | None = None
+    lookups: dict[Any, int | None] = field(default_factory=dict)
     marked: set[int] | None = None
     """Item positions that are changed or contain changes (for bold groups)."""
     nodes: dict[int, _Node] = field(default_factory=dict)
@@ -433,6 +433,7 @@ class StateTreeModel(QAbstractItemModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._value: Any = {}
+        self._root_keys: list[Any] | None = None
         self._changes: dict[tuple[Any, ...], ChangeInfo] = {}
         self._ancestors: set[tuple[Any, ...]] = set()
         self._filter = ""
@@ -460,11 +461,15 @@ class StateTreeModel(QAbstractItemModel):
         if n:
             self.dataChanged.emit(self.index(0, 0), self.index(n - 1, len(self.COLUMNS) - 1))
 
-    def set_value(self, value: Any, changes: Sequence[Any] = ()) -> None:
+    def set_value(
+        self, value: Any, changes: Sequence[Any] = (), keys: list[Any] | None = None
+    ) -> None:
         """Show ``value``; ``changes`` are the engine's Change records (path, change, old,
-        new) of the event that led here."""
+        new) of the event that led here. ``keys``, when the caller knows them, are the
+        top-level keys of ``value`` in order (listing a big lazy state costs a few ms)."""
         self.beginResetModel()
         self._value = value
+        self._root_keys = keys
         self._changes = {}
         self._ancestors = set()
         for c in changes:
@@ -478,6 +483,7 @@ class StateTreeModel(QAbstractItemModel):
     def set_filter(self, text: str) -> None:
         self.beginResetModel()
         self._filter = text.strip().lower()
+        self._root_keys = None
         self._reset_root()
         self.endResetModel()
 
@@ -530,7 +536,10 @@ class StateTreeModel(QAbstractItemModel):
 
     def _list_children(self, node: _Node) -> tuple[list[Any], frozenset[Any]]:
         value = node.old if node.removed else self._node_value(node)
-        keys = _keys_of(value)
+        if node is self._root and self._root_keys is not None:
+            keys = list(self._root_keys)
+        else:
+            keys = _keys_of(value)
         gone: frozenset[Any] = frozenset()
         if not node.removed:
             depth = len(node.path)
@@ -562,11 +571,20 @@ class StateTreeModel(QAbstractItemModel):
         info = self._changes.get((*parent.path, key))
         return None if info is None else info.old
 
-    def _positions(self, node: _Node) -> dict[Any, int]:
-        if node.positions is None:
-            assert node.items is not None
-            node.positions = dict(zip(node.items, range(len(node.items)), strict=True))
-        return node.positions
+    def _position(self, node: _Node, key: Any) -> int | None:
+        """Where ``key`` is among the items of ``node``. A scan in C (keys are mostly the very
+        objects the engine handed out, so compared by identity) for the few lookups a step
+        needs; a dict of a 100,000-key level would cost more than all of them."""
+        assert node.items is not None
+        memo = node.lookups
+        if key in memo:
+            return memo[key]
+        try:
+            found: int | None = node.items.index(key)
+        except ValueError:
+            found = None
+        memo[key] = found
+        return found
 
     def _marked(self, node: _Node) -> set[int]:
         """Positions of the items of ``node`` that are changed or lead to a change."""
@@ -577,8 +595,8 @@ class StateTreeModel(QAbstractItemModel):
                 for p in (*self._changes, *self._ancestors)
                 if len(p) > depth and p[:depth] == node.path
             }
-            pos = self._positions(node) if keys else {}
-            node.marked = {pos[k] for k in keys if k in pos}
+            found = (self._position(node, k) for k in keys)
+            node.marked = {i for i in found if i is not None}
         return node.marked
 
     def _child_node(self, parent: _Node, row: int) -> _Node:
@@ -650,7 +668,7 @@ class StateTreeModel(QAbstractItemModel):
                 self.fetchMore(index)
             if node.items is None:
                 return QModelIndex()
-            i = self._positions(node).get(key)
+            i = self._position(node, key)
             if i is None:
                 return QModelIndex()
             if node.group_size:
@@ -681,7 +699,7 @@ class StateTreeModel(QAbstractItemModel):
                 owner = node.owner if node.group is not None else node
                 if owner is None or owner.items is None:
                     return QModelIndex()
-                i = self._positions(owner).get(key)
+                i = self._position(owner, key)
                 if i is None:
                     return QModelIndex()
                 if node.group is not None:
@@ -711,7 +729,7 @@ class StateTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(row, column, self._child_node(pnode, row))
 
-    def parent(self, index: AnyIndex | None = None) -> Any:  # type: ignore[override]
+    def parent(self, index: AnyIndex | None = None) -> Any:
         if index is None:  # QObject.parent()
             return QObject.parent(self)
         if not index.isValid():

@@ -199,6 +199,6 @@ class JobSlot(QObject):
             self._current = None
             self.changed.emit()
         elif job in self._retired:
-            self._retired.remove(job)  # type: ignore[arg-type]
+            self._retired.remove(job)
         if job is not None:
             job.deleteLater()

@@ -87,6 +87,10 @@ MAX_LISTED_PROBLEMS: Final = 1000
 
 SAMPLE_RECORDS: Final = 100
 
+SUB_BATCH: Final = 256
+"""Records parsed and mapped together: their objects (a few hundred KB) stay in the CPU cache
+through the column passes over them."""
+
 DUPLICATE_WINDOW: Final = 65_536
 """Recent records kept in memory to compare the bodies of duplicate ids; a duplicate of an
 older record is compared after the import by reading that record again."""
@@ -213,6 +217,21 @@ def _kind(value: Any) -> str:
 # --- the loop ------------------------------------------------------------------------------
 
 
+class _Block:
+    """Column values of one batch's good records, gathered sub-batch by sub-batch."""
+
+    __slots__ = ("index", "processed", "raws", "recorded", "streams", "types", "versions")
+
+    def __init__(self) -> None:
+        self.index: list[int] = []
+        self.raws: list[bytes] = []
+        self.streams: list[int] = []
+        self.types: list[int] = []
+        self.versions: list[Any] = []
+        self.recorded: list[Any] = []
+        self.processed: list[Any] = []
+
+
 @dataclass(slots=True)
 class _FarDuplicate:
     """A duplicate id whose earlier record left the in-memory window: compared at the end."""
@@ -277,6 +296,7 @@ class _Run:
         self.problems: list[Problem] = []
         self.end_offset = 0
         self.end_line = 1
+        self.current: tuple[_Block, RecordBatch] = (_Block(), RecordBatch([], 0, 1, 0, 1))
 
     # --- problems -----------------------------------------------------------------------
 
@@ -312,6 +332,8 @@ class _Run:
     # --- a batch ------------------------------------------------------------------------
 
     def ingest(self, batch: RecordBatch) -> None:
+        """Import one batch: sub-batches of :data:`SUB_BATCH` records are parsed and mapped
+        while their objects are hot in the CPU cache; numpy work is done once per batch."""
         problems: list[Problem] = []
         for issue in batch.issues:
             problems.append(self.from_issue(issue))
@@ -319,21 +341,33 @@ class _Run:
                 self.records_read += 1
                 self.skipped += 1
         records = batch.records
-        if records:
-            fast = None
-            if not (batch.rejected or batch.unterminated or batch.big_ints):
+        n = len(records)
+        if n:
+            special = sorted(
+                set(batch.rejected)
+                | {batch.index_at(offset) for offset in batch.big_ints}
+                | ({n - 1} if batch.unterminated else set())
+            )
+            block = _Block()
+            self.current = (block, batch)
+            for start in range(0, n, SUB_BATCH):
+                stop = min(n, start + SUB_BATCH)
+                if special and bisect_right(special, stop - 1) > bisect_right(special, start - 1):
+                    self.careful(batch, block, start, stop, set(special), problems)
+                    continue
                 try:
-                    objs = list(map(orjson.loads, records))
+                    objs = list(map(orjson.loads, records[start:stop]))
                 except orjson.JSONDecodeError:
-                    pass
-                else:
-                    fast = self.extract_fast(objs)
-            if fast is not None:
-                self.records_read += len(records)
-                raws = self.fast_raws(batch, records, objs)
-                self.add(raws, fast[0], fast[1], batch, None, problems)
-            else:
-                self.careful(batch, problems)
+                    self.careful(batch, block, start, stop, set(), problems)
+                    continue
+                fast = self.extract_fast(objs)
+                if fast is None:
+                    self.careful(batch, block, start, stop, set(), problems)
+                    continue
+                self.records_read += stop - start
+                raws = self.fast_raws(batch, records[start:stop], objs)
+                self.take(block, batch, range(start, stop), raws, fast[0], fast[1], problems)
+            self.finish_block(block, batch, problems)
         if not batch.unterminated:  # (the end of an unterminated tail is set by careful())
             self.end_offset = batch.end_offset
             self.end_line = batch.end_line
@@ -370,18 +404,25 @@ class _Run:
             return [raw.rstrip(b"\r") for raw in records]
         return records
 
-    def careful(self, batch: RecordBatch, problems: list[Problem]) -> None:
+    def careful(
+        self,
+        batch: RecordBatch,
+        block: _Block,
+        start: int,
+        stop: int,
+        special: set[int],
+        problems: list[Problem],
+    ) -> None:
         """One record at a time: blank lines, bad records and sanitised ones."""
         records = batch.records
-        big: set[int] = set()
-        if batch.big_ints:
-            big = {batch.index_at(offset) for offset in batch.big_ints}
+        big = {batch.index_at(offset) for offset in batch.big_ints} if special else set()
         good: list[int] = []
         good_objs: list[Any] = []
         good_raws: list[bytes] = []
         notes_at: dict[int, list[str]] = {}
         last = len(records) - 1
-        for i, raw in enumerate(records):
+        for i in range(start, stop):
+            raw = records[i]
             issue = batch.rejected.get(i)
             if issue is not None:
                 self.records_read += 1
@@ -418,7 +459,7 @@ class _Run:
             if unterminated:
                 self.end_offset = batch.base_offset + len(raw)
                 self.end_line = batch.base_line
-        if batch.unterminated and (not good or good[-1] != last):
+        if batch.unterminated and stop == last + 1 and (not good or good[-1] != last):
             self.end_offset = batch.base_offset
             self.end_line = batch.base_line
         for k, notes in notes_at.items():
@@ -428,7 +469,7 @@ class _Run:
         if good_objs:
             columns = self.mapping.extract_columns(good_objs)
             types = self.encode(columns[2] or [], self.type_raw, self.type_codes, None)
-            self.add(good_raws, columns, types, batch, good, problems)
+            self.take(block, batch, good, good_raws, columns, types, problems)
 
     def check_type(self, obj: dict[str, Any]) -> str | None:
         raw_type = self.mapping.get_type(obj)
@@ -491,37 +532,23 @@ class _Run:
             result.append(codes.setdefault(name, len(codes)))
         return result
 
-    def add(
+    def take(
         self,
+        block: _Block,
+        batch: RecordBatch,
+        index: range | list[int],
         raws: list[bytes],
         columns: list[list[Any] | None],
         types: list[int],
-        batch: RecordBatch,
-        index: list[int] | None,
         problems: list[Problem],
     ) -> None:
-        """Append good records (``index``: their indices in the batch; None: all of it)."""
+        """Add good records (``index``: where they are in the batch) to the block: the work
+        that touches the parsed objects, done while they are in the cache."""
         n = len(raws)
-        first = self.pos
+        first = self.pos + len(block.raws)
         ids_raw, streams, _types, versions, recorded, processed = columns
-
-        def locate(k: int) -> tuple[int, int]:
-            return batch.locate(k if index is None else index[k])
-
-        if index is None and batch.lines is None:
-            lines = np.arange(batch.base_line, batch.base_line + n, dtype=np.int64)
-        elif index is None:
-            lines = np.array(batch.lines, np.int64)
-        else:
-            lines = np.array([locate(k)[0] for k in range(n)], np.int64)
-        self.table_starts.append(first)
-        self.line_tables.append(lines)
-        if batch.offsets is None:
-            self.offset_tables.append(None)
-        else:
-            offsets = np.array(batch.offsets, np.int64)
-            self.offset_tables.append(offsets if index is None else offsets[index])
-
+        block.raws.extend(raws)
+        block.index.extend(index)
         if ids_raw is None:
             ids = [f"{DERIVED_ID_PREFIX}{first + k}" for k in range(n)]
         else:
@@ -532,24 +559,57 @@ class _Run:
                 plain = False
             ids = ids_raw if plain else [normalise_id(v, first + k) for k, v in enumerate(ids_raw)]
         self.ids.extend(ids)
-        self.check_duplicates(ids, raws, first, locate, problems)
-
+        self.check_duplicates(ids, raws, first, block, batch, index, problems)
         if streams is None:
-            stream_codes = np.full(
-                n, self.stream_codes.setdefault(NO_STREAM, len(self.stream_codes)), np.int32
-            )
+            code = self.stream_codes.setdefault(NO_STREAM, len(self.stream_codes))
+            block.streams.extend([code] * n)
         else:
-            stream_codes = np.array(
-                self.encode(streams, self.stream_raw, self.stream_codes, NO_STREAM), np.int32
+            block.streams.extend(
+                self.encode(streams, self.stream_raw, self.stream_codes, NO_STREAM)
             )
-        self.stream_col.append(stream_codes)
-        self.type_col.append(np.array(types, np.int32))
-        self.version_col.append(self.integers(versions, n, "version", locate, raws, problems))
+        block.types.extend(types)
+        block.versions.extend(versions or ())
+        block.recorded.extend(recorded or ())
+        block.processed.extend(processed or ())
+
+    def finish_block(self, block: _Block, batch: RecordBatch, problems: list[Problem]) -> None:
+        """The numpy part, once per batch: columns, timestamps, position tables."""
+        n = len(block.raws)
+        if not n:
+            return
+        first = self.pos
+        index = block.index
+
+        def locate(k: int) -> tuple[int, int]:
+            return batch.locate(index[k])
+
+        where = np.array(index, np.int64)
+        if batch.lines is None:
+            lines = where + batch.base_line
+        else:
+            lines = np.array(batch.lines, np.int64)[where]
+        self.table_starts.append(first)
+        self.line_tables.append(lines)
+        offsets = None if batch.offsets is None else np.array(batch.offsets, np.int64)[where]
+        self.offset_tables.append(offsets)
+        self.stream_col.append(np.array(block.streams, np.int32))
+        self.type_col.append(np.array(block.types, np.int32))
+        mapped = self.mapping.paths
+        self.version_col.append(
+            self.integers(
+                block.versions if mapped["version"] else None,
+                n,
+                "version",
+                locate,
+                block.raws,
+                problems,
+            )
+        )
         for values, name, target in (
-            (recorded, "recorded_at", self.recorded_col),
-            (processed, "processed_at", self.processed_col),
+            (block.recorded, "recorded_at", self.recorded_col),
+            (block.processed, "processed_at", self.processed_col),
         ):
-            if values is None:
+            if not mapped[name]:
                 target.append(np.full(n, NA, np.int64))
                 continue
             stamps, errors = parse_timestamps(values)
@@ -561,13 +621,13 @@ class _Run:
                         line,
                         offset,
                         f"{name}: {reason}; kept as missing",
-                        raws[k],
+                        block.raws[k],
                         Severity.WARNING,
                     )
                 )
         self.pos += n
-        self.pending.extend(raws)
-        self.recent.append((first, raws))
+        self.pending.extend(block.raws)
+        self.recent.append((first, block.raws))
         self.recent_count += n
         while self.recent_count - len(self.recent[0][1]) >= DUPLICATE_WINDOW:
             self.recent_count -= len(self.recent.popleft()[1])
@@ -625,7 +685,9 @@ class _Run:
         ids: list[str],
         raws: list[bytes],
         first: int,
-        locate: Callable[[int], tuple[int, int]],
+        block: _Block,
+        batch: RecordBatch,
+        index: range | list[int],
         problems: list[Problem],
     ) -> None:
         n = len(ids)
@@ -638,18 +700,18 @@ class _Run:
             return
         if self.first_pos is None:
             self.build_index(n)
-        index = self.first_pos
-        assert index is not None
+        first_pos = self.first_pos
+        assert first_pos is not None
         for k, event_id in enumerate(ids):
             pos = first + k
-            earlier = index.setdefault(event_id, pos)
+            earlier = first_pos.setdefault(event_id, pos)
             if earlier == pos:
                 continue
-            line, offset = locate(k)
+            line, offset = batch.locate(index[k])
             if earlier < self.start_pos:
                 same = self.compare_previous(earlier, raws[k])
             else:
-                earlier_raw = self.recent_raw(earlier, first, raws)
+                earlier_raw = self.recent_raw(earlier, block)
                 if earlier_raw is None:
                     self.far.append(_FarDuplicate(line, offset, event_id, earlier, raws[k]))
                     continue
@@ -686,9 +748,9 @@ class _Run:
         except Exception:  # the caller's store: a failure only costs the comparison
             return None
 
-    def recent_raw(self, pos: int, first: int, raws: list[bytes]) -> bytes | None:
-        if pos >= first:
-            return raws[pos - first]
+    def recent_raw(self, pos: int, block: _Block) -> bytes | None:
+        if pos >= self.pos:  # in the batch being imported
+            return block.raws[pos - self.pos]
         for start, chunk in reversed(self.recent):
             if start <= pos < start + len(chunk):
                 return chunk[pos - start]
@@ -703,6 +765,9 @@ class _Run:
     def line_of(self, pos: int) -> int | None:
         if pos < self.start_pos:
             return None
+        if pos >= self.pos:  # in the batch being imported
+            block, batch = self.current
+            return batch.locate(block.index[pos - self.pos])[0]
         i, k = self.table(pos)
         return int(self.line_tables[i][k])
 

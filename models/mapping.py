@@ -299,6 +299,25 @@ class FieldMapping:
         )
 
     @staticmethod
+    def default() -> FieldMapping:
+        """The canonical names: what :meth:`detect` gives when it has no record to look at
+        (an empty log, an empty batch)."""
+        return FieldMapping(
+            {
+                "event_id": "id",
+                "stream": "stream",
+                "type": "type",
+                "version": "version",
+                "recorded_at": "recorded_at",
+                "processed_at": "processed_at",
+                "data": "data",
+                "metadata": "metadata",
+                "correlation_id": "correlation_id|metadata.correlation_id",
+                "causation_id": "causation_id|metadata.causation_id",
+            }
+        )
+
+    @staticmethod
     def detect(sample: Iterable[Any]) -> FieldMapping:
         """Pick, per field, the best candidate name present in the sample records.
 
@@ -308,7 +327,9 @@ class FieldMapping:
         places occur.
         """
         records = [r for r in sample if type(r) is dict][:SAMPLE_SIZE]
-        if records and sum("specversion" in r for r in records) * 2 >= len(records):
+        if not records:
+            return FieldMapping.default()
+        if sum("specversion" in r for r in records) * 2 >= len(records):
             return FieldMapping.cloudevents()
         seen: dict[str, str] = {}
         for record in records:

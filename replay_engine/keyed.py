@@ -37,8 +37,8 @@ from models.log import EventLog, Int32Array, Int64Array
 from replay_engine.branches import Derivation
 from replay_engine.compare import Timeline, candidates
 from replay_engine.diff import Change, diff, equal
-from replay_engine.errors import ProjectionError
-from replay_engine.projection import KeyedProjection, is_keyed_by_stream
+from replay_engine.errors import Cancelled, ProjectionError
+from replay_engine.projection import BulkKeyedProjection, KeyedProjection, is_keyed_by_stream
 
 Ticker = Callable[[int, int], None]
 """Progress report (done, total); raises :class:`Cancelled` to stop."""
@@ -163,6 +163,7 @@ class KeyedReplayer:
         )
         self._lru: OrderedDict[tuple[bytes, int, int], Any] = OrderedDict()
         self._snaps: dict[tuple[bytes, int], list[Any]] = {}
+        self._snaps_tried: set[tuple[bytes, int]] = set()
         self._source_end: dict[str, Any] | None = None
         self._source_totals: Int64Array | None = None
         self._source_failures: dict[str, ProjectionError] = {}
@@ -381,43 +382,76 @@ class KeyedReplayer:
         if hit is not _MISSING:
             lru.move_to_end((token, code, count))
             return hit
-        snaps = self._snapshots(d, token, code)
-        k = self.k
-        start = min(count // k, len(snaps)) * k
-        state = snaps[start // k - 1] if start else self.projection.initial_substate()
-        before = lru.get((token, code, count - 1), _MISSING)
-        if before is not _MISSING and count - 1 > start:
-            start, state = count - 1, before
-        rows = self.effective_rows(d, code)[start:count]
-        apply = self.projection.apply_substate
-        previous = state
-        done = start
-        for row in rows.tolist():
-            key = int(d.keys[row])
-            event = d.event(key, self.log)
+        # A key whose first ``count`` events are the source's is folded over the source's
+        # sequence, so that what is cached under SOURCE is the source's, beyond ``count`` too.
+        source = token == SOURCE and code in self.tokens(d)
+        where = self.source if source else d
+        try:
+            rows = self.effective_rows(where, code)
+            snaps = self._snapshots(where, token, code, rows, count)
+            k = self.k
+            start = min(count // k, len(snaps)) * k
+            state = snaps[start // k - 1] if start else self.projection.initial_substate()
+            before = lru.get((token, code, count - 1), _MISSING)
+            if before is not _MISSING and count - 1 > start:
+                start, state = count - 1, before
             previous = state
-            try:
-                state = apply(state, event)
-            except Exception as exc:
-                raise self._failure(event, row, exc, KeyedState(self, d, row - 1), d) from exc
-            done += 1
-            if done % k == 0 and len(snaps) == done // k - 1:
-                snaps.append(state)
-            if done % CHUNK == 0:
-                self.tick(done, count)
+            for row in rows[start:count].tolist():
+                previous, state = state, self._apply(where, row, state)
+        except ProjectionError as error:
+            if source:
+                raise self._failure_in(d, error) from error.error
+            raise
         self._remember((token, code, count), state)
         if count - 1 > start:
             self._remember((self.token_at(d, code, count - 1), code, count - 1), previous)
         return state
 
-    def _snapshots(self, d: Derivation, token: bytes, code: int) -> list[Any]:
-        found = self._snaps.get((token, code))
+    def _apply(self, d: Derivation, row: int, state: Any) -> Any:
+        event = d.event(int(d.keys[row]), self.log)
+        try:
+            return self.projection.apply_substate(state, event)
+        except Exception as exc:
+            raise self._failure(event, row, exc, KeyedState(self, d, row - 1), d) from exc
+
+    def _snapshots(
+        self, d: Derivation, token: bytes, code: int, rows: Int64Array, count: int
+    ) -> list[Any]:
+        """The key's snapshots: its substate after K, 2K, ... of its events.
+
+        A long key gets all of them on its first seek (one fold of that key), so that every
+        later seek into it folds at most K events.
+        """
+        key = (token, code)
+        found = self._snaps.get(key)
         if found is None:
             found = []
             if token != SOURCE:  # the leading events it shares with the source: reuse those
                 _, shared = self.tokens(d)[code]
                 found = self._snaps.get((SOURCE, code), [])[: shared // self.k]
-            self._snaps[(token, code)] = found
+            self._snaps[key] = found
+        k, total = self.k, int(rows.shape[0])
+        if total < 2 * k or len(found) >= total // k or key in self._snaps_tried:
+            return found
+        self._snaps_tried.add(key)
+        state = found[-1] if found else self.projection.initial_substate()
+        try:
+            for at, row in enumerate(
+                rows[len(found) * k : total // k * k].tolist(), len(found) * k
+            ):
+                try:
+                    state = self._apply(d, row, state)
+                except ProjectionError:
+                    if at < count:
+                        raise
+                    break  # a failure beyond this seek: keep the snapshots before it
+                if (at + 1) % k == 0:
+                    found.append(state)
+                if (at + 1) % CHUNK == 0:
+                    self.tick(at + 1, total)
+        except Cancelled:
+            self._snaps_tried.discard(key)
+            raise
         return found
 
     def _remember(self, key: tuple[bytes, int, int], state: Any) -> None:
@@ -444,34 +478,55 @@ class KeyedReplayer:
         """
         if self._source_end is not None:
             return self._source_end
+        if not is_keyed_by_stream(self.projection):
+            self._build_source_keys()  # reports a failing key() at its event, before folding
         states: dict[str, Any] = {}
         failed: dict[str, ProjectionError] = {}
         total = len(self.log)
-        snap_at = self._source_snapshot_points()
-        stream = iter(self.log.iter_events())
         with gc_paused():
-            self._fold_source(stream, states, failed, snap_at, total)
+            if not (
+                isinstance(self.projection, BulkKeyedProjection)
+                and self._fold_source_bulk(self.projection, states, total)
+            ):
+                states.clear()
+                self._fold_source(iter(self.log.iter_events()), states, failed, total)
         self._source_end = states
         self._source_failures = failed
         self._source_failed_codes = {self.table.codes[name] for name in failed}
         return states
+
+    def _fold_source_bulk(
+        self, projection: BulkKeyedProjection, states: dict[str, Any], total: int
+    ) -> bool:
+        """The projection's own bulk fold; False if it raised (the caller then folds one
+        event at a time, to report the failing event). Long keys get their snapshots later,
+        on their first seek."""
+        fold = projection.fold_events
+        stream = iter(self.log.iter_events())
+        done = 0
+        while chunk := list(islice(stream, CHUNK)):
+            try:
+                fold(states, chunk)
+            except Exception:
+                return False
+            done += len(chunk)
+            self.tick(done, total)
+        return True
 
     def _fold_source(
         self,
         stream: Iterator[Event],
         states: dict[str, Any],
         failed: dict[str, ProjectionError],
-        snap_at: dict[int, int],
         total: int,
     ) -> None:
         projection = self.projection
         key, apply, initial = projection.key, projection.apply_substate, projection.initial_substate
         get = states.get
         missing = _MISSING
-        snaps = self._snaps
         while True:
             ev: Event | None = None
-            if not snap_at and not failed:
+            if not failed:
                 for ev in islice(stream, CHUNK):
                     try:
                         k = key(ev)
@@ -480,7 +535,7 @@ class KeyedReplayer:
                     except Exception as exc:
                         failed[key(ev)] = self._failure(ev, ev.pos, exc, dict(states), self.source)
                         break
-            else:  # the careful loop: long-stream snapshots, keys set aside after a failure
+            else:  # after a failure: the failed keys are set aside, the others go on
                 for ev in islice(stream, CHUNK):
                     k = key(ev)
                     if k in failed:
@@ -490,27 +545,9 @@ class KeyedReplayer:
                         states[k] = apply(initial() if s is missing else s, ev)
                     except Exception as exc:
                         failed[k] = self._failure(ev, ev.pos, exc, dict(states), self.source)
-                        continue
-                    code = snap_at.get(ev.pos)
-                    if code is not None:
-                        snaps.setdefault((SOURCE, code), []).append(states[k])
             if ev is None:
                 break
             self.tick(ev.pos + 1, total)
-
-    def _source_snapshot_points(self) -> dict[int, int]:
-        """Positions after which a long stream's running substate is kept (every K of its
-        events), so that seeking into it later folds at most K events."""
-        g, k = self.source_grouping, self.k
-        sizes = np.diff(g.starts)
-        long_codes = np.flatnonzero(sizes >= 2 * k)
-        points: dict[int, int] = {}
-        for code in long_codes.tolist():
-            if (SOURCE, code) in self._snaps:
-                continue
-            for pos in g.rows(code)[k - 1 :: k].tolist():
-                points[pos] = code
-        return points
 
     def end_state(self, d: Derivation) -> dict[str, Any]:
         """The state after the last row: the source's end state, with only the keys the

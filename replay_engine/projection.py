@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 from models.event import Event
@@ -47,3 +48,18 @@ def is_keyed_by_stream(projection: object) -> bool:
     events by the log's stream column instead of reading every payload to compute keys.
     """
     return getattr(projection, "key_is_stream", False) is True
+
+
+@runtime_checkable
+class BulkKeyedProjection(KeyedProjection, Protocol):
+    """A keyed projection that can also fold a run of events faster than one
+    ``apply_substate`` call each — the full replay's hot loop.
+
+    ``fold_events(substates, events)`` must leave ``substates`` (key -> substate) exactly as
+    repeated ``apply_substate`` calls would. The engine owns ``substates`` exclusively until the
+    fold is over, so values this method put there may be updated in place meanwhile; it must
+    not touch values it did not create. If it raises, the engine redoes the fold one event at a
+    time to report the failing event.
+    """
+
+    def fold_events(self, substates: dict[str, Any], events: Iterable[Event]) -> None: ...

@@ -178,10 +178,16 @@ class MainWindow(QMainWindow):
         self.detail_dock = self._dock("Event", "detailDock", self.detail, right)
         self.report_dock = self._dock("Import report", "reportDock", self.report, bottom)
         self.report_dock.hide()
+        # The right-hand docks run down to the bottom: the report sits under the table only.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self._sized = False
 
     def _action(
-        self, text: str, slot: Any, shortcut: str | QKeySequence | None = None, icon: str = ""
+        self,
+        text: str,
+        slot: Any,
+        shortcut: str | QKeySequence | QKeySequence.StandardKey | None = None,
+        icon: str = "",
     ) -> QAction:
         action = QAction(text, self)
         if shortcut:
@@ -492,19 +498,34 @@ class MainWindow(QMainWindow):
         if not self.jobs.is_current(job):
             _close_session(session)
             return
+        problems = list(session.problems)
+        if len(session.log) == 0 and problems:
+            # Nothing readable: a report is all this file has to offer, and it must not
+            # replace the log the user is working on.
+            _close_session(session)
+            self._show_import_failure(path, problems, "no record could be read as an event")
+            return
         self.set_session(session)
         app_gui.add_recent(self.settings, path)
-        problems = list(session.problems)
+        skipped = sum(1 for p in problems if p.severity.value == "error")
+        warnings = len(problems) - skipped
         if problems:
+            self.report.set_report(path.name, problems, "")
+        if skipped:
             self.show_report(path, problems, "")
-            skipped = sum(1 for p in problems if p.severity.value == "error")
             self.message_bar.show_message(
                 f"{path.name} opened; {skipped} bad record{'s' if skipped != 1 else ''} "
-                "skipped — see the import report.",
+                "skipped: see the import report.",
                 "info",
             )
         else:
             self.report_dock.hide()
+        if warnings and not skipped:
+            self.message_bar.show_message(
+                f"{path.name} opened with {warnings} warning{'s' if warnings != 1 else ''} "
+                "(View ▸ Import report).",
+                "info",
+            )
         self.statusBar().showMessage(f"Opened {path.name}: {len(session.log):,} events", 8000)
         self.importFinished.emit("opened")
 
@@ -513,15 +534,24 @@ class MainWindow(QMainWindow):
             return
         keep = f" {self.session.name} stays open." if self.session is not None else ""
         if isinstance(exc, InputError):
-            problems: list[Problem] = list(exc.problems)
-            self.show_report(path, problems, str(exc))
+            self._show_import_failure(path, list(exc.problems), str(exc))
+            return
+        error_reporter().report(exc, f"Could not open {path.name}")
+        if keep:
+            self.message_bar.show_message(self.message_bar.text() + keep, "error")
+        self.importFinished.emit("failed")
+
+    def _show_import_failure(self, path: Path, problems: list[Problem], reason: str) -> None:
+        keep = f" {self.session.name} stays open." if self.session is not None else ""
+        reason = reason.rstrip(".")
+        if problems:
+            self.show_report(path, problems, reason)
             self.message_bar.show_message(
-                f"Could not open {path.name}: {exc}.{keep} See the import report.", "error"
+                f"Could not open {path.name}: {reason}.{keep} See the import report.", "error"
             )
         else:
-            error_reporter().report(exc, f"Could not open {path.name}")
-            if keep:
-                self.message_bar.show_message(self.message_bar.text() + keep, "error")
+            self.message_bar.show_message(f"Could not open {path.name}: {reason}.{keep}", "error")
+        self.statusBar().showMessage(f"Could not open {path.name}", 10000)
         self.importFinished.emit("failed")
 
     def _on_import_cancelled(self, job: Job, path: Path) -> None:

@@ -7,6 +7,7 @@ changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer
@@ -128,6 +129,8 @@ class StateInspector(QWidget):
         box.addWidget(self.tree, 1)
 
         self._expanded: set[tuple[Any, ...]] = set()
+        self._key_cache: list[Any] = []
+        self._prefix_keys = False
         self._restoring = False
         self.tree.expanded.connect(self._on_expanded)
         self.tree.collapsed.connect(self._on_collapsed)
@@ -159,6 +162,20 @@ class StateInspector(QWidget):
 
     def _on_session(self) -> None:
         self._expanded.clear()
+        self._key_cache = []
+        rows = self._nav.rows
+        # In a branch without dropped events the keys of a keyed state (in order of first
+        # appearance) at an earlier row are a prefix of those at a later one, so one listing
+        # serves every step back and every step that adds no key.
+        self._prefix_keys = len(rows) > 0 and not bool(rows.dropped.any())
+
+    def _keys_of(self, state: Any) -> list[Any] | None:
+        if not self._prefix_keys or not isinstance(state, Mapping) or isinstance(state, dict):
+            return None
+        n = len(state)
+        if n > len(self._key_cache):
+            self._key_cache = list(state)
+        return self._key_cache[:n]
 
     def _on_expanded(self, index: QModelIndex | QPersistentModelIndex) -> None:
         if not self._restoring:
@@ -176,6 +193,7 @@ class StateInspector(QWidget):
             return
         self.model.set_filter(self.filter.text())
         self._restore_expansion()
+        self.tree.scrollToTop()
         if self.model.filter_text and self.model.rowCount() <= 30:
             self._restoring = True
             try:
@@ -206,7 +224,7 @@ class StateInspector(QWidget):
             self.title.setText(f"No state after {where}")
             return
         self.error.hide()
-        self.model.set_value(state, changes)
+        self.model.set_value(state, changes, self._keys_of(state))
         n = len(changes)
         if row < 0:
             self.title.setText("Initial state (before the first event)")
@@ -237,14 +255,13 @@ class StateInspector(QWidget):
                 index = self.model.index_of_path(path)
                 if index.isValid():
                     self.tree.reveal(index)
-                    first = first or index
+                    first = index if first is None else first
         finally:
             self._restoring = False
         if first is not None:
-            # The changed node's top-level ancestor at the top: its neighbours stay in view.
-            top = first
-            while top.parent().isValid() and top.parent().parent().isValid():
-                top = top.parent()
+            # The changed node's top-level entry (its stream) at the top: its neighbours in
+            # view, the change right below.
+            top = self.model.index_of_path(self.model.path_at(first)[:1])
             self.tree.scrollTo(top, QAbstractItemView.ScrollHint.PositionAtTop)
             self.tree.scrollTo(first, QAbstractItemView.ScrollHint.EnsureVisible)
 

@@ -35,6 +35,7 @@ class Colors:
     alt_base: QColor
     text: QColor
     muted: QColor
+    disabled: QColor
     highlight: QColor
     highlight_text: QColor
     current_bg: QColor
@@ -64,6 +65,7 @@ def make_colors(dark: bool) -> Colors:
             alt_base=c("#1e2023"),
             text=c("#e8eaed"),
             muted=c("#9aa0a6"),
+            disabled=c("#5f6368"),
             highlight=c("#3d6fb6"),
             highlight_text=c("#ffffff"),
             current_bg=c("#6b5310"),
@@ -86,6 +88,7 @@ def make_colors(dark: bool) -> Colors:
         alt_base=c("#f7f8fa"),
         text=c("#1f1f1f"),
         muted=c("#6b6b6b"),
+        disabled=c("#b4b4b4"),
         highlight=c("#cfe0fb"),
         highlight_text=c("#000000"),
         current_bg=c("#ffe58a"),
@@ -170,7 +173,7 @@ class Theme(QObject):
         self.changed.emit()
 
     def icon(self, name: str) -> QIcon:
-        return svg_icon(name, self.colors.text, self.colors.muted)
+        return svg_icon(name, self.colors.text, self.colors.disabled)
 
 
 class SvgIconEngine(QIconEngine):

@@ -28,6 +28,9 @@ BLOCK_SIZE = 1 << 20
 """Bytes read (and decompressed) at a time: big enough to amortise per-batch work, small
 enough that a batch of parsed records stays a few tens of MB."""
 
+SNIFF_BYTES = 1 << 20
+"""Input looked at to detect the format and the mapping."""
+
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
 
@@ -128,16 +131,18 @@ class Source:
         self._file.close()
 
     def head(self) -> bytes:
-        """The first block of decompressed input, for sniffing (cached; not hashed)."""
+        """The first :data:`SNIFF_BYTES` (or a block, if larger) of decompressed input, for
+        detecting the format and the mapping (cached; not hashed)."""
         if self._head is None:
+            want = max(self.block_size, SNIFF_BYTES)
             parts: list[bytes] = []
             total = 0
-            for data in self._raw_blocks(0, hash_it=False, limit=self.block_size):
+            for data in self._raw_blocks(0, hash_it=False, limit=want):
                 parts.append(data)
                 total += len(data)
-                if total >= self.block_size:
+                if total >= want:
                     break
-            self._head = b"".join(parts)
+            self._head = b"".join(parts)[:want]
         return self._head
 
     def blocks(self, start_offset: int = 0) -> Iterator[bytes]:

@@ -13,26 +13,26 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime  # noqa: E402
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
-from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
-from app import gui as app_gui  # noqa: E402
-from app.session import Session  # noqa: E402
-from models.event import Event, datetime_to_us  # noqa: E402
-from models.generator import iter_events  # noqa: E402
-from models.log import MemoryLog  # noqa: E402
-from replay_engine.engine import Engine  # noqa: E402
-from replay_engine.generic import GenericProjection  # noqa: E402
-from views.main_window import MainWindow  # noqa: E402
-from views.theme import Theme  # noqa: E402
+from app import gui as app_gui
+from app.session import Session
+from models.event import Event, datetime_to_us
+from models.generator import iter_events
+from models.log import MemoryLog
+from replay_engine.engine import Engine
+from replay_engine.generic import GenericProjection
+from views.main_window import MainWindow
+from views.theme import Theme
 
 
 def _us(text: str) -> int:

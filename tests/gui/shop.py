@@ -58,7 +58,6 @@ def shop_events() -> list[Event]:
 
 def make_session(events: list[Event] | None = None, projection: Any = None) -> Session:
     from replay_engine.engine import Engine
-
     from replay_engine.generic import GenericProjection
 
     log = MemoryLog(shop_events() if events is None else events)

@@ -48,7 +48,9 @@ def _open(qtbot: Any, w: MainWindow, path: Path) -> str:
     return str(done.args[0])
 
 
-def test_open_shows_the_log_and_remembers_it(window: MainWindow, qtbot: Any, small_log: Path) -> None:
+def test_open_shows_the_log_and_remembers_it(
+    window: MainWindow, qtbot: Any, small_log: Path
+) -> None:
     w = window
     assert w.stack.currentWidget() is w.welcome
     assert _open(qtbot, w, small_log) == "opened"
@@ -139,7 +141,11 @@ def test_dropping_a_file_on_the_window_opens_it(
     mime.setUrls([QUrl.fromLocalFile(str(small_log))])
     pos = QPoint(w.width() // 2, w.height() // 2)
     enter = QDragEnterEvent(
-        pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+        QPointF(pos),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
     )
     QApplication.sendEvent(w, enter)
     assert enter.isAccepted()
@@ -154,3 +160,17 @@ def test_dropping_a_file_on_the_window_opens_it(
         QApplication.sendEvent(w, drop)
     assert done.args == ["opened"]
     assert w.table.event_model.rowCount() == 600
+
+
+def test_an_unreadable_file_is_a_message_not_a_crash(
+    window: MainWindow, qtbot: Any, small_log: Path, tmp_path: Path
+) -> None:
+    w = window
+    _open(qtbot, w, small_log)
+    corrupt = tmp_path / "corrupt.jsonl.gz"
+    corrupt.write_bytes(b"\x1f\x8b" + b"not really gzip")
+    assert _open(qtbot, w, corrupt) == "failed"
+    assert "corrupt.jsonl.gz" in w.message_bar.text()
+    assert "gzip" in w.message_bar.text()
+    assert "small.jsonl stays open" in w.message_bar.text()
+    assert w.session is not None and w.table.event_model.rowCount() == 600

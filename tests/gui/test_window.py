@@ -361,3 +361,12 @@ def test_a_failing_projection_is_reported_in_the_window(qtbot: Any, settings: QS
     qtbot.keyClick(w.table, Qt.Key.Key_F10)
     assert w.inspector.error.isHidden()
     assert _state_keys(w) == ["cust-1"]
+
+
+def test_state_keys_match_the_engine_in_any_order_of_moves(window: MainWindow, qtbot: Any) -> None:
+    w = window
+    engine = w.navigator.engine
+    for row in (19, 3, 0, 12, 8, 19, -1, 5):
+        w.navigator.go_to(row)
+        expected = list(engine.state_at("main", row))
+        assert _state_keys(w) == expected, row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -332,8 +333,11 @@ def test_a_seek_into_a_long_stream_folds_at_most_k_of_its_events() -> None:
     log = make_log([("long" if i % 3 else f"s{i}", "T", {"n": i}) for i in range(3000)])
     projection = CountingGeneric()
     engine = Engine(log, projection, stream_snapshot_every=16)
-    engine.end_state("main")  # keeps a snapshot every 16 events of the long stream
+    engine.end_state("main")
     expected = ref_states(source_seq(log), GenericProjection())
+    projection.applied = 0
+    assert engine.substate_at("main", 10, "long") == expected[10]["long"]
+    assert projection.applied <= 2000 + 16  # the first seek snapshots the whole stream, once
     for row in random.Random(2).sample(range(3000), 25):
         projection.applied = 0
         assert engine.substate_at("main", row, "long") == expected[row]["long"]
@@ -427,3 +431,24 @@ def test_first_divergence_with_an_inserted_event_reports_the_insert() -> None:
     assert changes == [
         Change(("new",), "added", None, {"version": 1, "last_type": "Added", "data": None})
     ]
+
+
+class BulkFragile(Fragile):
+    """A bulk fold that raises somewhere inside a run, without saying on which event."""
+
+    def fold_events(self, substates: dict[str, Any], events: Iterable[Event]) -> None:
+        for event in events:
+            if event.type == "Boom":
+                raise RuntimeError("somewhere in this run")
+            old = substates.get(event.stream)
+            substates[event.stream] = self.apply_substate(
+                self.initial_substate() if old is None else old, event
+            )
+
+
+def test_when_a_bulk_fold_raises_the_engine_finds_the_failing_event() -> None:
+    engine = Engine(boom_log(), BulkFragile())
+    with pytest.raises(ProjectionError) as caught:
+        engine.end_state("main")
+    assert (caught.value.key, caught.value.row) == (2, 2)
+    assert isinstance(caught.value.error, ValueError)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
+import hypothesis.strategies as st
+from hypothesis import given, settings
+
 from models.edits import Edit, EditKind
 from models.event import Event
 from replay_engine.engine import Engine
@@ -59,3 +64,43 @@ def test_the_full_state_is_an_object_keyed_by_stream_in_order_of_first_appearanc
     engine.append_edit("main", Edit(EditKind.DROP, target=0))  # b now first appears after a
     assert list(engine.end_state("main")) == ["a", "b"]
     assert engine.end_state("main")["b"] == {"version": 1, "last_type": "U", "data": {"w": 3}}
+
+
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["T", "U"]),
+        st.none() | st.integers(0, 5),
+        st.recursive(
+            st.none() | st.integers(0, 3) | st.text("x", max_size=1),
+            lambda inner: (
+                st.lists(inner, max_size=2)
+                | st.dictionaries(st.sampled_from(["p", "q"]), inner, max_size=2)
+            ),
+            max_leaves=6,
+        ),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(EVENTS, st.integers(1, 5))
+def test_the_bulk_fold_equals_one_apply_per_event_and_mutates_no_payload(
+    specs: list[tuple[str, str, int | None, object]], chunk: int
+) -> None:
+    events = [
+        Event(key=i, pos=i, event_id=f"e{i}", stream=s, type=t, version=v, data=d)
+        for i, (s, t, v, d) in enumerate(specs)
+    ]
+    payloads = copy.deepcopy([e.data for e in events])
+    p = GenericProjection()
+    expected: dict[str, object] = {}
+    for e in events:
+        old = expected.get(e.stream)
+        expected[e.stream] = p.apply_substate(p.initial_substate() if old is None else old, e)
+    folded: dict[str, object] = {}
+    for start in range(0, len(events), chunk):  # in runs, as the engine calls it
+        p.fold_events(folded, events[start : start + chunk])
+    assert folded == expected and list(folded) == list(expected)
+    assert [e.data for e in events] == payloads
