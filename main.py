@@ -7,5 +7,12 @@ import sys
 
 from app.cli import main
 
+
+def run_window(argv: list[str]) -> int:
+    from views.gui import run_gui  # Qt is imported only when the window is wanted
+
+    return run_gui(argv)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], gui=run_window))

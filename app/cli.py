@@ -304,7 +304,9 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], gui: Callable[[list[str]], int] | None = None) -> int:
+    """Headless commands here; the window through ``gui`` (views.gui.run_gui, passed in by
+    main.py because the application layer never imports the views)."""
     if argv and argv[0] in (*COMMANDS, "-h", "--help"):
         return run_headless(argv)
     if not has_display():
@@ -316,6 +318,7 @@ def main(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 1
-    from app.gui import run_gui
-
-    return run_gui(list(argv))
+    if gui is None:
+        print("rewind: this build has no window; use the headless commands", file=sys.stderr)
+        return EXIT_USAGE
+    return gui(list(argv))

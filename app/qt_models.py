@@ -26,13 +26,11 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont
 
 from app.controller import Navigator
-from app.qt_compat import protect_singletons
 from models.event import Event, format_key, us_to_datetime
 from models.log import NA
 from models.problems import Problem
 
 AnyIndex = QModelIndex | QPersistentModelIndex
-protect_singletons()  # see app/qt_compat.py: models return None from data() all the time
 PathRole = Qt.ItemDataRole.UserRole + 1
 """The node's path in the state (a tuple of keys and list indices)."""
 ChangeRole = Qt.ItemDataRole.UserRole + 2

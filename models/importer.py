@@ -87,9 +87,9 @@ MAX_LISTED_PROBLEMS: Final = 1000
 
 SAMPLE_RECORDS: Final = 100
 
-SUB_BATCH: Final = 256
-"""Records parsed and mapped together: their objects (a few hundred KB) stay in the CPU cache
-through the column passes over them."""
+SUB_BATCH: Final = 8192
+"""Records parsed and mapped together (a batch of a 1 MB block is one sub-batch; a bad record
+sends only its sub-batch down the careful path)."""
 
 DUPLICATE_WINDOW: Final = 65_536
 """Recent records kept in memory to compare the bodies of duplicate ids; a duplicate of an
@@ -220,16 +220,42 @@ def _kind(value: Any) -> str:
 class _Block:
     """Column values of one batch's good records, gathered sub-batch by sub-batch."""
 
-    __slots__ = ("index", "processed", "raws", "recorded", "streams", "types", "versions")
+    __slots__ = ("pieces", "processed", "raws", "recorded", "streams", "types", "versions")
 
     def __init__(self) -> None:
-        self.index: list[int] = []
+        self.pieces: list[range | list[int]] = []
+        """Where the good records are in the batch (ranges for sub-batches read whole)."""
         self.raws: list[bytes] = []
         self.streams: list[int] = []
         self.types: list[int] = []
         self.versions: list[Any] = []
         self.recorded: list[Any] = []
         self.processed: list[Any] = []
+
+    def add_index(self, index: range | list[int]) -> None:
+        self.pieces.append(index)
+
+    def index(self, k: int) -> int:
+        """Batch index of the block's k-th record."""
+        for piece in self.pieces:
+            if k < len(piece):
+                return piece[k]
+            k -= len(piece)
+        raise IndexError(k)
+
+    def where(self) -> npt.NDArray[np.int64]:
+        if len(self.pieces) == 1 and isinstance(self.pieces[0], range):
+            piece = self.pieces[0]
+            return np.arange(piece.start, piece.stop, dtype=np.int64)
+        return np.array([i for piece in self.pieces for i in piece], np.int64)
+
+
+def _joined(into: list[Any], more: list[Any]) -> list[Any]:
+    """``into + more`` without copying when ``into`` is empty (one sub-batch per block)."""
+    if not into:
+        return more if type(more) is list else list(more)
+    into.extend(more)
+    return into
 
 
 @dataclass(slots=True)
@@ -502,28 +528,34 @@ class _Run:
         Raises :class:`_BadType` for a value that cannot be a name (``default`` None).
         """
         try:
-            return list(map(raw_codes.__getitem__, values))
-        except (KeyError, TypeError):
-            pass
+            return list(map(raw_codes.__getitem__, values))  # the steady state: all known
+        except KeyError:
+            out = list(map(raw_codes.get, values))
+        except TypeError:  # unhashable values (objects as names): one at a time
+            return self.encode_each(values, codes, default)
+        i = out.index(None)
         try:
-            distinct = dict.fromkeys(values)
-        except TypeError:  # unhashable values (objects as names): the slow way
-            distinct = {}
-        simple = bool(distinct)
-        new = distinct.keys() - raw_codes.keys()
-        if len(new) < len(distinct):  # keep first-appearance order among the new ones
-            distinct = dict.fromkeys(filter(new.__contains__, values))
-        for value in distinct:
-            name = normalise_name(value, default)
-            if name is None:
-                raise _BadType
-            kind = type(value)
-            if kind is not str and kind is not int and value is not None:
-                simple = False  # True == 1 == 1.0 as dict keys: do not remember those
-                continue
-            raw_codes[value] = codes.setdefault(name, len(codes))
-        if simple:
-            return list(map(raw_codes.__getitem__, values))
+            while True:
+                value = values[i]
+                code = raw_codes.get(value)
+                if code is None:
+                    name = normalise_name(value, default)
+                    if name is None:
+                        raise _BadType
+                    code = codes.setdefault(name, len(codes))
+                    kind = type(value)
+                    # True == 1 == 1.0 as dict keys: only text, ints and null are remembered.
+                    if kind is str or kind is int or value is None:
+                        raw_codes[value] = code
+                out[i] = code
+                i = out.index(None, i + 1)
+        except ValueError:  # no None left
+            pass
+        return out  # type: ignore[return-value]
+
+    def encode_each(
+        self, values: list[Any], codes: dict[str, int], default: str | None
+    ) -> list[int]:
         result = []
         for value in values:
             name = normalise_name(value, default)
@@ -547,8 +579,8 @@ class _Run:
         n = len(raws)
         first = self.pos + len(block.raws)
         ids_raw, streams, _types, versions, recorded, processed = columns
-        block.raws.extend(raws)
-        block.index.extend(index)
+        block.raws = _joined(block.raws, raws)
+        block.add_index(index)
         if ids_raw is None:
             ids = [f"{DERIVED_ID_PREFIX}{first + k}" for k in range(n)]
         else:
@@ -562,15 +594,14 @@ class _Run:
         self.check_duplicates(ids, raws, first, block, batch, index, problems)
         if streams is None:
             code = self.stream_codes.setdefault(NO_STREAM, len(self.stream_codes))
-            block.streams.extend([code] * n)
+            block.streams = _joined(block.streams, [code] * n)
         else:
-            block.streams.extend(
-                self.encode(streams, self.stream_raw, self.stream_codes, NO_STREAM)
-            )
-        block.types.extend(types)
-        block.versions.extend(versions or ())
-        block.recorded.extend(recorded or ())
-        block.processed.extend(processed or ())
+            codes = self.encode(streams, self.stream_raw, self.stream_codes, NO_STREAM)
+            block.streams = _joined(block.streams, codes)
+        block.types = _joined(block.types, types)
+        block.versions = _joined(block.versions, versions or [])
+        block.recorded = _joined(block.recorded, recorded or [])
+        block.processed = _joined(block.processed, processed or [])
 
     def finish_block(self, block: _Block, batch: RecordBatch, problems: list[Problem]) -> None:
         """The numpy part, once per batch: columns, timestamps, position tables."""
@@ -578,12 +609,11 @@ class _Run:
         if not n:
             return
         first = self.pos
-        index = block.index
 
         def locate(k: int) -> tuple[int, int]:
-            return batch.locate(index[k])
+            return batch.locate(block.index(k))
 
-        where = np.array(index, np.int64)
+        where = block.where()
         if batch.lines is None:
             lines = where + batch.base_line
         else:
@@ -767,7 +797,7 @@ class _Run:
             return None
         if pos >= self.pos:  # in the batch being imported
             block, batch = self.current
-            return batch.locate(block.index[pos - self.pos])[0]
+            return batch.locate(block.index(pos - self.pos))[0]
         i, k = self.table(pos)
         return int(self.line_tables[i][k])
 

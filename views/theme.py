@@ -142,8 +142,9 @@ class Theme(QObject):
     def __init__(self, mode: str = "system", parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._mode = mode if mode in ("system", "light", "dark") else "system"
-        self.colors = make_colors(self._is_dark())
         hints = QGuiApplication.styleHints()
+        self._system = hints.colorScheme()
+        self.colors = make_colors(self._is_dark())
         hints.colorSchemeChanged.connect(self._on_system_changed)
 
     @property
@@ -158,9 +159,10 @@ class Theme(QObject):
     def _is_dark(self) -> bool:
         if self._mode != "system":
             return self._mode == "dark"
-        return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
+        return self._system == Qt.ColorScheme.Dark
 
-    def _on_system_changed(self, _scheme: Qt.ColorScheme) -> None:
+    def _on_system_changed(self, scheme: Qt.ColorScheme) -> None:
+        self._system = scheme
         if self._mode == "system":
             self.apply()
 

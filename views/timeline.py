@@ -27,14 +27,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.controller import Navigator
-from app.qt_compat import protect_singletons
 from app.qt_errors import guarded
 from app.qt_models import format_duration
 from app.qt_timeline import TimelineLayout
 from views.theme import Theme
 
 pg.setConfigOptions(antialias=False, useNumba=False)
-protect_singletons()  # see app/qt_compat.py
 
 
 class TimeAxis(pg.AxisItem):

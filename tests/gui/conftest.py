@@ -14,7 +14,14 @@ from PySide6.QtCore import QCoreApplication, QSettings
 
 from app.workers import running_jobs
 
-pytestmark = pytest.mark.gui
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything here drives real Qt widgets: ``-m "not gui"`` skips it."""
+    for item in items:
+        if _HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.gui)
 
 
 @pytest.fixture(scope="session", autouse=True)

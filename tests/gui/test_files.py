@@ -141,7 +141,7 @@ def test_dropping_a_file_on_the_window_opens_it(
     mime.setUrls([QUrl.fromLocalFile(str(small_log))])
     pos = QPoint(w.width() // 2, w.height() // 2)
     enter = QDragEnterEvent(
-        QPointF(pos),
+        pos,
         Qt.DropAction.CopyAction,
         mime,
         Qt.MouseButton.NoButton,

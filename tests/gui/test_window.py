@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, QSettings, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QMouseEvent, QPalette
 from PySide6.QtWidgets import QApplication
 
 from app.qt_models import ChangeRole, EventTableModel, StateTreeModel
+from app.session import Session
+from models.event import Event
+from models.log import MemoryLog
 from tests.gui.shop import make_session, shop_events
 from views.main_window import MainWindow
 from views.theme import Theme
@@ -53,23 +56,15 @@ def _state_keys(w: MainWindow) -> list[str]:
 
 
 def _find(model: StateTreeModel, *path: str) -> Any:
-    index = w_index = None
-    from PySide6.QtCore import QModelIndex
-
+    """The row showing ``path``, found the way a user would: by its label, level by level."""
     index = QModelIndex()
     for key in path:
         if model.canFetchMore(index):
             model.fetchMore(index)
-        w_index = next(
-            (
-                model.index(r, 0, index)
-                for r in range(model.rowCount(index))
-                if model.index(r, 0, index).data() == key
-            ),
-            None,
-        )
-        assert w_index is not None, f"{key} not shown under {path}"
-        index = w_index
+        rows = [model.index(r, 0, index) for r in range(model.rowCount(index))]
+        found = [i for i in rows if i.data() == key]
+        assert found, f"{key} not shown under {path}"
+        index = found[0]
     return index
 
 
@@ -370,3 +365,55 @@ def test_state_keys_match_the_engine_in_any_order_of_moves(window: MainWindow, q
         w.navigator.go_to(row)
         expected = list(engine.state_at("main", row))
         assert _state_keys(w) == expected, row
+
+
+def test_the_window_follows_the_system_colour_scheme(qtbot: Any, settings: QSettings) -> None:
+    w = MainWindow(opener=_opener_unused, settings=settings, theme=Theme("system"))
+    qtbot.addWidget(w)
+    hints = QGuiApplication.styleHints()
+    # What the platform integration sends when the user switches the desktop to dark.
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+    assert w.theme.colors.dark
+    assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 80
+    assert w.timeline.plot.backgroundBrush().color() == w.theme.colors.base
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+    assert not w.theme.colors.dark
+    w.set_theme("dark")  # an explicit choice wins over the system's
+    hints.colorSchemeChanged.emit(Qt.ColorScheme.Light)
+    assert w.theme.colors.dark
+    w.set_theme("light")
+
+
+class CountingLog(MemoryLog):
+    """Records which payload ranges the window reads."""
+
+    def __init__(self, events: list[Event]) -> None:
+        super().__init__(events)
+        self.reads: list[tuple[int, int]] = []
+
+    def events(self, start: int, stop: int) -> list[Event]:
+        self.reads.append((start, stop))
+        return super().events(start, stop)
+
+
+def test_the_table_reads_payloads_only_for_what_is_on_screen(
+    qtbot: Any, settings: QSettings
+) -> None:
+    from replay_engine.engine import Engine
+    from replay_engine.generic import GenericProjection
+
+    n = 20_000
+    events = [
+        Event(key=i, pos=i, event_id=f"e{i}", stream=f"s-{i % 7}", type="T", data={"i": i})
+        for i in range(n)
+    ]
+    log = CountingLog(events)
+    session = Session(name="big", log=log, engine=Engine(log, GenericProjection()))
+    w = open_window(qtbot, settings, session)
+    qtbot.keyClick(w.table, Qt.Key.Key_End)
+    w.table.viewport().repaint()
+    model = w.table.event_model
+    assert model.index(n - 1, EventTableModel.SUMMARY).data() == f"i={n - 1}"
+    read = sum(stop - start for start, stop in log.reads)
+    assert 0 < read <= 4 * EventTableModel.CHUNK  # the first screen and the last one
+    assert all(stop - start <= EventTableModel.CHUNK for start, stop in log.reads)
