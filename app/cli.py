@@ -38,30 +38,45 @@ def _print_problems(problems: Sequence[Problem], limit: int = 20) -> None:
 # --- argument parsing -----------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("log", metavar="LOG", help="the event log file")
-    common.add_argument(
+def _flags(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """The options every command takes. ``suppress``: for the branch actions, which accept
+    them after the action too without clobbering values given before it."""
+    d: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
+    parser.add_argument(
         "--workspace",
         metavar="PATH_OR_URL",
         help="workspace: a SQLite file or a SQLAlchemy URL (default: one per log in the "
         "user's data directory)",
+        **d,
     )
-    common.add_argument("--json", action="store_true", help="machine-readable output")
-    common.add_argument(
-        "--strict", action="store_true", help="stop at the first bad record instead of skipping"
+    parser.add_argument("--json", action="store_true", help="machine-readable output", **d)
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first bad record instead of skipping",
+        **d,
     )
-    common.add_argument(
+    parser.add_argument(
         "--input-format",
         dest="fmt",
         metavar="FORMAT",
         help="read LOG as this format instead of detecting it (jsonl, json-array, cloudevents)",
+        **d,
     )
-    common.add_argument(
+    parser.add_argument(
         "--mapping",
         metavar="JSON",
         help='field mapping overrides, e.g. \'{"stream": "aggregate", "type": "kind"}\'',
+        **d,
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("log", metavar="LOG", help="the event log file")
+    _flags(common)
+    action_flags = argparse.ArgumentParser(add_help=False)
+    _flags(action_flags, suppress=True)
 
     parser = argparse.ArgumentParser(
         prog="main.py",
@@ -79,31 +94,41 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("branch", parents=[common], help="create and edit parallel systems")
     bsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    b = bsub.add_parser("create", help="fork a branch")
+    b = bsub.add_parser(parents=[action_flags], name="create", help="fork a branch")
     b.add_argument("name")
     b.add_argument("--from", dest="parent", default="main", metavar="BRANCH")
     b.add_argument("--at", metavar="EVENT", help="fork after this event (default: the start)")
     for action in ("drop", "restore"):
-        b = bsub.add_parser(action, help=f"{action} an event in a branch")
+        b = bsub.add_parser(
+            parents=[action_flags], name=action, help=f"{action} an event in a branch"
+        )
         b.add_argument("name")
         b.add_argument("event", metavar="EVENT", help="an event id, @POS or @+N (inserted)")
-    b = bsub.add_parser("edit", help="replace an event's payload in a branch")
+    b = bsub.add_parser(
+        parents=[action_flags], name="edit", help="replace an event's payload in a branch"
+    )
     b.add_argument("name")
     b.add_argument("event", metavar="EVENT")
     b.add_argument("--data", required=True, metavar="JSON")
-    b = bsub.add_parser("insert", help="insert a new event in a branch")
+    b = bsub.add_parser(
+        parents=[action_flags], name="insert", help="insert a new event in a branch"
+    )
     b.add_argument("name")
     b.add_argument("--after", required=True, metavar="EVENT", help="EVENT, or 'start'")
     b.add_argument("--event", required=True, metavar="JSON", help='{"stream", "type", "data"}')
-    b = bsub.add_parser("move", help="move an event in a branch")
+    b = bsub.add_parser(parents=[action_flags], name="move", help="move an event in a branch")
     b.add_argument("name")
     b.add_argument("event", metavar="EVENT")
     b.add_argument("--after", required=True, metavar="EVENT", help="EVENT, or 'start'")
-    b = bsub.add_parser("undo", help="undo the latest edit of a branch")
+    b = bsub.add_parser(
+        parents=[action_flags], name="undo", help="undo the latest edit of a branch"
+    )
     b.add_argument("name")
-    b = bsub.add_parser("redo", help="redo the latest undone edit of a branch")
+    b = bsub.add_parser(
+        parents=[action_flags], name="redo", help="redo the latest undone edit of a branch"
+    )
     b.add_argument("name")
-    bsub.add_parser("list", help="the branches of this log")
+    bsub.add_parser(parents=[action_flags], name="list", help="the branches of this log")
 
     p = sub.add_parser("diff", parents=[common], help="structural diff of two branch states")
     p.add_argument("a", metavar="A[@POS]")

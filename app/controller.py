@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.history import RowMarks, row_marks
 from app.session import Session
 from models.event import Event, EventKey, datetime_to_us, parse_key
 from models.log import NA, Columns
@@ -58,6 +59,9 @@ class BranchRows:
     processed_us: npt.NDArray[np.int64]
     identity: bool
     """True when row == key for every row (the log itself, nothing edited)."""
+    marks: RowMarks | None = None
+    """What the branch (and the ancestors' edits it sees) dropped, edited, inserted, moved,
+    and its fork points; None for the log itself."""
 
     def __len__(self) -> int:
         return int(self.keys.shape[0])
@@ -105,12 +109,18 @@ class BranchRows:
 
 
 class Navigator(QObject):
-    """Session, branch, current display row (-1 = initial state) and the jump history."""
+    """Session, branch, current display row (-1 = initial state) and the jump history.
+
+    While the engine works in the background (``busy``), moves are held back and the last one
+    asked for is made when it is done: views would otherwise fold states on the GUI thread
+    while a worker uses the same engine (it is not thread-safe).
+    """
 
     sessionChanged = Signal()
     """A new session or branch: every model resets (emitted before positionChanged)."""
     positionChanged = Signal(int)
     historyChanged = Signal()
+    busyChanged = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -120,6 +130,25 @@ class Navigator(QObject):
         self.row = -1
         self._back: list[tuple[str, int]] = []
         self._forward: list[tuple[str, int]] = []
+        self._busy = False
+        self._pending: tuple[int, bool] | None = None
+
+    # --- background work ------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def set_busy(self, busy: bool) -> None:
+        """The engine is (no longer) in use by a worker; a held-back move is made after."""
+        if busy == self._busy:
+            return
+        self._busy = busy
+        self.busyChanged.emit(busy)
+        if not busy and self._pending is not None:
+            row, record = self._pending
+            self._pending = None
+            self.go_to(row, record=record)
 
     # --- what is open ---------------------------------------------------------------------
 
@@ -139,6 +168,7 @@ class Navigator(QObject):
         self.session = session
         self._back.clear()
         self._forward.clear()
+        self._pending = None
         self._load_branch(branch)
         self.row = max(-1, min(row, self.count - 1))
         self.sessionChanged.emit()
@@ -146,11 +176,18 @@ class Navigator(QObject):
         self.positionChanged.emit(self.row)
 
     def set_branch(self, branch: str) -> None:
-        """Switch branch, keeping the current event when the new branch has it."""
-        key = self.current_key()
+        """Switch branch, keeping the current event when the new branch has it (else the
+        nearest event before it that it has: "after the same event", by identity)."""
+        old_keys, r = self.rows.keys, self.row
         self._load_branch(branch)
-        row = -1 if key is None else self.row_of_key(key)
-        self.row = -1 if row is None else row
+        row = -1
+        while r >= 0:
+            found = self.row_of_key(int(old_keys[r]))
+            if found is not None:
+                row = found
+                break
+            r -= 1
+        self.row = row
         self.sessionChanged.emit()
         self.positionChanged.emit(self.row)
 
@@ -161,12 +198,32 @@ class Navigator(QObject):
             return
         seq = self.session.engine.sequence(branch)
         self.rows = BranchRows.build(branch, self.session.log.columns, seq)
+        if branch != MAIN or not self.rows.identity:
+            self.rows.marks = row_marks(self.session.engine, branch)
+
+    def reload(self) -> None:
+        """The branch's sequence changed (an edit, an undo): rebuild the rows and reset every
+        view, keeping the current event when it is still there."""
+        self.set_branch(self.branch)
+
+    def fork_row(self) -> int | None:
+        """The row of this branch's fork point (the last event it shares with its parent)."""
+        marks = self.rows.marks
+        if marks is None or not marks.forks:
+            return None
+        name, _, key = marks.forks[0]
+        if name != self.branch:
+            return None
+        return -1 if key is None else self.row_of_key(key)
 
     # --- moving ---------------------------------------------------------------------------
 
     def go_to(self, row: int, *, record: bool = True) -> None:
         """Move to ``row`` (clamped). ``record`` puts the row we leave on the back stack: jumps
         are recorded, steps and playback are not."""
+        if self._busy:
+            self._pending = (int(row), record)
+            return
         row = max(-1, min(int(row), self.count - 1))
         if row == self.row:
             return
@@ -209,7 +266,7 @@ class Navigator(QObject):
         self._travel(self._forward, self._back)
 
     def _travel(self, source: list[tuple[str, int]], dest: list[tuple[str, int]]) -> None:
-        if not source:
+        if not source or self._busy:
             return
         branch, row = source.pop()
         dest.append((self.branch, self.row))
@@ -315,6 +372,7 @@ class Player(QObject):
         self._per_tick = 1
         self.set_speed(10)
         navigator.sessionChanged.connect(self.pause)
+        navigator.busyChanged.connect(lambda busy: self.pause() if busy else None)
         self.on_error: Callable[[BaseException], None] | None = None
 
     @property

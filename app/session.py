@@ -8,14 +8,17 @@ compared); a log that only grew imports just the new records; a changed one is r
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from app.errors import UsageError
+from app.history import EditGroup, redo_count, steps_to, undo_count
+from app.history import history as edit_history
 from models.edits import Edit, EditKind
 from models.event import Event, EventKey, format_key, parse_key
 from models.importer import decode_record, run_import
@@ -31,6 +34,16 @@ from replay_engine.engine import MAIN, Engine
 from replay_engine.generic import GenericProjection
 
 ProgressFn = Callable[[int, int], bool]
+
+_GROUPS_META = "edit_groups:"
+"""Workspace meta key prefix (+ branch id): the branch's edit batches as JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class BranchMeta:
+    note: str
+    archived: bool
+    created_us: int | None
 
 
 @dataclass
@@ -49,6 +62,8 @@ class Session:
     import_info: dict[str, Any] = field(default_factory=dict)
     """format, records_read, imported, skipped, workspace, change (new/unchanged/grown/...)."""
     branch_ids: dict[str, int] = field(default_factory=dict)
+    local_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Notes, archive flags and edit batches of an in-memory session (no workspace)."""
 
     # --- branches ---------------------------------------------------------------------------
 
@@ -107,6 +122,143 @@ class Session:
             known = ", ".join(self.engine.branches())
             raise UsageError(f"no branch named {name!r} (branches: {known})")
         return BranchOps(self, name)
+
+    # --- branch metadata (issue 4: the branch panel) -------------------------------------
+
+    def branch_meta(self) -> dict[str, BranchMeta]:
+        """Note, archive flag and creation time of every branch the engine has."""
+        out: dict[str, BranchMeta] = {}
+        ws = self.workspace
+        records = {}
+        if ws is not None and self.source_id is not None:
+            records = {b.name: b for b in ws.branches(self.source_id, include_archived=True)}
+        for name in self.engine.branches():
+            rec = records.get(name)
+            if rec is not None:
+                out[name] = BranchMeta(rec.note, rec.archived, rec.created_us)
+            else:
+                local = self.local_meta.get(name, {})
+                out[name] = BranchMeta(
+                    str(local.get("note", "")), bool(local.get("archived", False)), None
+                )
+        return out
+
+    def _branch_id(self, name: str) -> int | None:
+        if self.workspace is None or self.source_id is None:
+            return None
+        return self.branch_ids.get(name)
+
+    def _check_branch(self, name: str, what: str) -> None:
+        if name == MAIN:
+            raise UsageError(f"main is the log itself: it cannot be {what}")
+        if name not in self.engine.branches():
+            raise UsageError(f"no branch named {name!r}")
+
+    def rename_branch(self, old: str, new: str) -> dict[str, Any]:
+        """Rename in the workspace, then re-create the branch and its descendants under the
+        new name in the engine (it names branches by key; their edits are replayed)."""
+        self._check_branch(old, "renamed")
+        new = new.strip()
+        if not new:
+            raise UsageError("a branch needs a name")
+        if new == old:
+            return {"branch": old, "message": f"{old} keeps its name"}
+        if new in self.engine.branches():
+            raise UsageError(f"a branch named {new!r} already exists; choose another name")
+        bid = self._branch_id(old)
+        if bid is not None:
+            assert self.workspace is not None
+            try:
+                self.workspace.rename_branch(bid, new)
+            except WorkspaceError as exc:
+                raise UsageError(str(exc)) from None
+        engine = self.engine
+        order = engine.branches()
+        subtree = [old]
+        for name in order:
+            if engine.branch(name).parent in subtree:
+                subtree.append(name)
+        infos = {name: engine.branch(name) for name in subtree}
+        for name in reversed(subtree):
+            engine.remove_branch(name)
+        for name in subtree:
+            info = infos[name]
+            assert info.parent is not None
+            engine.add_branch(
+                BranchSpec(
+                    name=new if name == old else name,
+                    parent=new if info.parent == old else info.parent,
+                    fork_at=info.fork_at,
+                    parent_edit_count=info.parent_edit_count,
+                    edits=info.edits,
+                )
+            )
+        if old in self.branch_ids:
+            self.branch_ids[new] = self.branch_ids.pop(old)
+        if old in self.local_meta:
+            self.local_meta[new] = self.local_meta.pop(old)
+        return {"branch": new, "message": f"renamed {old} to {new}"}
+
+    def set_branch_note(self, name: str, note: str) -> dict[str, Any]:
+        if name not in self.engine.branches():
+            raise UsageError(f"no branch named {name!r}")
+        bid = self._branch_id(name)
+        if bid is not None:
+            assert self.workspace is not None
+            self.workspace.set_note(bid, note)
+        else:
+            self.local_meta.setdefault(name, {})["note"] = note
+        return {"branch": name, "message": f"note of {name} saved"}
+
+    def archive_branch(self, name: str, archived: bool = True) -> dict[str, Any]:
+        """Archived branches are hidden, never deleted; a branch whose children are still
+        shown cannot be archived (they would lose their place in the tree)."""
+        self._check_branch(name, "archived")
+        if archived:
+            meta = self.branch_meta()
+            live = [
+                b
+                for b in self.engine.branches()
+                if self.engine.branch(b).parent == name and not meta[b].archived
+            ]
+            if live:
+                raise UsageError(
+                    f"branch {name} has branches forked from it ({', '.join(live)}); "
+                    "archive those first"
+                )
+        bid = self._branch_id(name)
+        if bid is not None:
+            assert self.workspace is not None
+            self.workspace.archive_branch(bid, archived)
+        else:
+            self.local_meta.setdefault(name, {})["archived"] = archived
+        verb = "archived" if archived else "restored from the archive"
+        return {"branch": name, "message": f"{name} {verb}"}
+
+    def edit_groups(self, name: str) -> list[EditGroup]:
+        """Batches of edits one command made (undone and redone as one step)."""
+        bid = self._branch_id(name)
+        if bid is not None:
+            assert self.workspace is not None
+            raw: Any = self.workspace.get_meta(f"{_GROUPS_META}{bid}")
+            try:
+                values = [] if raw is None else orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                values = []
+        else:
+            values = self.local_meta.get(name, {}).get("groups", [])
+        groups = [EditGroup.from_json(v) for v in values] if isinstance(values, list) else []
+        return [g for g in groups if g is not None]
+
+    def add_edit_group(self, name: str, group: EditGroup) -> None:
+        groups = [*self.edit_groups(name), group]
+        values = [g.to_json() for g in groups]
+        bid = self._branch_id(name)
+        if bid is not None:
+            assert self.workspace is not None
+            self.workspace.set_meta(f"{_GROUPS_META}{bid}", orjson.dumps(values).decode())
+        else:
+            self.local_meta.setdefault(name, {})["groups"] = values
 
     # --- events -----------------------------------------------------------------------------
 
@@ -264,6 +416,68 @@ class BranchOps:
 
     def redo(self) -> dict[str, Any]:
         return self._apply(Edit(EditKind.REDO), f"redid the latest undone edit of {self.name}")
+
+    # --- issue 4: the window's edits --------------------------------------------------------
+
+    def edit_fields(self, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """A new version of the event with ``changes`` (canonical field names: data,
+        metadata, type, stream, ...)."""
+        key = self._key(ref)
+        if not changes:
+            raise UsageError(f"the edit of {format_key(key)} changes nothing")
+        return self._apply(
+            Edit(EditKind.EDIT, target=key, changes=dict(changes)),
+            f"edited {', '.join(sorted(changes))} of {format_key(key)} in {self.name}",
+        )
+
+    def drop_batch(
+        self, keys: Sequence[EventKey], label: str, progress: ProgressFn | None = None
+    ) -> dict[str, Any]:
+        """Drop several events as one step of the history (undone and redone together).
+        Stops at the first edit that does not apply; what was dropped before stays a batch."""
+        first = len(self.s.engine.branch(self.name).edits)
+        done = 0
+        try:
+            for key in keys:
+                self._apply(Edit(EditKind.DROP, target=key), "")
+                done += 1
+                if progress is not None and done % 64 == 0 and not progress(done, len(keys)):
+                    break
+        finally:
+            if done:
+                self.s.add_edit_group(self.name, EditGroup(first, first + done - 1, label))
+        return {"branch": self.name, "edit": "drop", "count": done, "message": label}
+
+    def undo_step(self) -> dict[str, Any]:
+        """Undo the latest edit in effect, or the whole batch it belongs to."""
+        info = self.s.engine.branch(self.name)
+        count = undo_count(info.edits, self.s.edit_groups(self.name))
+        if count == 0:
+            raise UsageError(f"nothing to undo in branch {self.name}")
+        for _ in range(count):
+            self.undo()
+        return {"branch": self.name, "edit": "undo", "count": count, "message": "undone"}
+
+    def redo_step(self) -> dict[str, Any]:
+        info = self.s.engine.branch(self.name)
+        count = redo_count(info.edits, self.s.edit_groups(self.name))
+        if count == 0:
+            raise UsageError(f"nothing to redo in branch {self.name}")
+        for _ in range(count):
+            self.redo()
+        return {"branch": self.name, "edit": "redo", "count": count, "message": "redone"}
+
+    def go_to_history(self, point: int) -> dict[str, Any]:
+        """Undo or redo until ``point`` entries of the history are in effect."""
+        info = self.s.engine.branch(self.name)
+        entries = edit_history(info.edits, self.s.edit_groups(self.name))
+        if not 0 <= point <= len(entries):
+            raise UsageError(f"the history of {self.name} has points 0..{len(entries)}")
+        kind, count = steps_to(entries, point)
+        step = self.undo if kind is EditKind.UNDO else self.redo
+        for _ in range(count):
+            step()
+        return {"branch": self.name, "edit": kind.value, "count": count, "message": ""}
 
 
 def _plain(state: Any) -> Any:

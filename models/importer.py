@@ -6,10 +6,11 @@ orjson, maps it (:class:`~models.mapping.FieldMapping`) and builds the
 :class:`RecordSink` (the workspace) in chunks, each record one line of compact JSON; the read
 path later turns one back into an :class:`~models.event.Event` with :func:`decode_record`.
 
-Work is done a block at a time (a few MB: thousands of records) and column by column with
-C-level loops (``map``, numpy), so the per-event cost stays close to ``orjson.loads`` itself.
-A batch with anything unusual in it (a blank line, bad JSON, a record that is not an object, a
-missing type, a huge integer) goes through a careful per-record path instead.
+Work is done a block at a time (1 MB: thousands of records) and column by column with
+C-level loops (``map``, numpy), so the per-event cost stays a small multiple of
+``orjson.loads`` itself. A sub-batch with anything unusual in it (a blank line, bad JSON, a
+record that is not an object, a missing type, a huge integer) goes through a careful
+per-record path instead.
 
 Policy for bad input (every problem carries file, 1-based line, byte offset and excerpt):
 
@@ -17,7 +18,9 @@ Policy for bad input (every problem carries file, 1-based line, byte offset and 
   :class:`~models.problems.InputError` at the first one instead. ``imported + skipped ==
   records_read`` always; blank lines are not records.
 - WARNING problems mark records that *were* imported but deserve a look: duplicate event ids
-  (exact re-delivery vs. id collision), ``NaN``/``Infinity`` (replaced by ``null``: orjson and
+  (exact re-delivery vs. id collision: the stored bodies are compared; when the earlier record
+  is more than :data:`DUPLICATE_WINDOW` records back it is read again after the import, so
+  those warnings reach the sink last), ``NaN``/``Infinity`` (replaced by ``null``: orjson and
   most tools reject them; the record is stored re-serialised), integers beyond 64 bits (kept
   exactly as decimal strings), timestamps or versions that cannot be read (kept as missing).
 - An empty file imports as an empty log with a WARNING (not an error: a log that was just
@@ -46,7 +49,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Final, Protocol
 
@@ -87,9 +90,9 @@ MAX_LISTED_PROBLEMS: Final = 1000
 
 SAMPLE_RECORDS: Final = 100
 
-SUB_BATCH: Final = 8192
-"""Records parsed and mapped together (a batch of a 1 MB block is one sub-batch; a bad record
-sends only its sub-batch down the careful path)."""
+SUB_BATCH: Final = 1024
+"""Records parsed and mapped together: a bad record sends only its sub-batch down the careful
+(per-record) path."""
 
 DUPLICATE_WINDOW: Final = 65_536
 """Recent records kept in memory to compare the bodies of duplicate ids; a duplicate of an
@@ -122,7 +125,7 @@ class ImportResult:
     warnings: int
     """WARNING problems (records imported with a remark, plus file-level notes)."""
     problems: list[Problem]
-    """The first :data:`MAX_LISTED_PROBLEMS` problems, in file order."""
+    """The first :data:`MAX_LISTED_PROBLEMS` problems reported, in file order."""
     end_offset: int
     """Byte offset (decompressed) just after the last complete record: resume here."""
     end_line: int
@@ -137,8 +140,7 @@ class ImportResult:
     cancelled: bool = False
     start_pos: int = 0
     mtime_ns: int = 0
-    stream_names: list[str] = field(default_factory=list)
-    """Same as ``columns.stream_names`` (kept for convenience)."""
+    """Modification time of the file when it was opened (ns)."""
 
     @property
     def errors(self) -> int:
@@ -297,14 +299,14 @@ class _Run:
         # first position index is only built once the first duplicate shows up.
         self.previous_ids = previous_ids
         self.previous_raw = previous_raw
+        self.ids: list[str] = []
         self.seen_ids: set[str] = set(previous_ids or ())
         self.first_pos: dict[str, int] | None = None
         if previous_ids is not None and len(self.seen_ids) != len(previous_ids):
-            self.build_index(0)
+            self.build_index(0)  # the earlier import had duplicates already
         self.recent: deque[tuple[int, list[bytes]]] = deque()
         self.recent_count = 0
         self.far: list[_FarDuplicate] = []
-        self.ids: list[str] = []
         self.stream_col: list[npt.NDArray[np.int32]] = []
         self.type_col: list[npt.NDArray[np.int32]] = []
         self.version_col: list[npt.NDArray[np.int64]] = []
@@ -369,29 +371,27 @@ class _Run:
         records = batch.records
         n = len(records)
         if n:
-            special = sorted(
-                set(batch.rejected)
-                | {batch.index_at(offset) for offset in batch.big_ints}
-                | ({n - 1} if batch.unterminated else set())
-            )
+            big = {batch.index_at(offset) for offset in batch.big_ints}
+            special = sorted(set(batch.rejected) | big | ({n - 1} if batch.unterminated else set()))
             block = _Block()
             self.current = (block, batch)
             for start in range(0, n, SUB_BATCH):
                 stop = min(n, start + SUB_BATCH)
                 if special and bisect_right(special, stop - 1) > bisect_right(special, start - 1):
-                    self.careful(batch, block, start, stop, set(special), problems)
+                    self.careful(batch, block, start, stop, big, problems)
                     continue
+                part = records if stop - start == n else records[start:stop]
                 try:
-                    objs = list(map(orjson.loads, records[start:stop]))
+                    objs = list(map(orjson.loads, part))
                 except orjson.JSONDecodeError:
-                    self.careful(batch, block, start, stop, set(), problems)
+                    self.careful(batch, block, start, stop, big, problems)
                     continue
                 fast = self.extract_fast(objs)
                 if fast is None:
-                    self.careful(batch, block, start, stop, set(), problems)
+                    self.careful(batch, block, start, stop, big, problems)
                     continue
                 self.records_read += stop - start
-                raws = self.fast_raws(batch, records[start:stop], objs)
+                raws = self.fast_raws(batch, part, objs)
                 self.take(block, batch, range(start, stop), raws, fast[0], fast[1], problems)
             self.finish_block(block, batch, problems)
         if not batch.unterminated:  # (the end of an unterminated tail is set by careful())
@@ -436,12 +436,12 @@ class _Run:
         block: _Block,
         start: int,
         stop: int,
-        special: set[int],
+        big: set[int],
         problems: list[Problem],
     ) -> None:
-        """One record at a time: blank lines, bad records and sanitised ones."""
+        """One record at a time: blank lines, bad records and sanitised ones (``big``: the
+        records that may hold integers beyond 64 bits)."""
         records = batch.records
-        big = {batch.index_at(offset) for offset in batch.big_ints} if special else set()
         good: list[int] = []
         good_objs: list[Any] = []
         good_raws: list[bytes] = []
@@ -1085,7 +1085,7 @@ def run_import(
             imported=run.pos - start_pos,
             skipped=run.skipped,
             warnings=run.warnings,
-            problems=run.problems,
+            problems=sorted(run.problems, key=lambda p: (p.offset, p.line)),
             end_offset=run.end_offset,
             end_line=run.end_line,
             file_size=source.size,
@@ -1096,7 +1096,6 @@ def run_import(
             cancelled=cancelled,
             start_pos=start_pos,
             mtime_ns=source.mtime_ns,
-            stream_names=list(run.stream_codes),
         )
 
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
@@ -256,7 +257,7 @@ class FieldMapping:
         for name, path in full.items():
             if path is not None and (type(path) is not str or not path):
                 raise ValueError(f"the path for {name} must be a non-empty string, not {path!r}")
-        object.__setattr__(self, "paths", full)
+        object.__setattr__(self, "paths", MappingProxyType(full))
         getters: dict[str, Getter | None] = {}
         top: set[str] = set()
         column_keys: list[str | None] = []

@@ -170,18 +170,49 @@ def to_us(value: object) -> int | None:
 # group's first string (and groups with no fixed layout) go through :func:`parse_timestamp`.
 
 
-class _Layout:
-    """Where the fields sit in one fixed-width ISO string layout."""
+def _lut(allowed: bytes) -> npt.NDArray[np.uint8]:
+    """Maps each allowed byte to the first one (its canonical form), anything else to 0."""
+    table = np.zeros(256, np.uint8)
+    table[list(allowed)] = allowed[0]
+    return table
 
-    __slots__ = ("digit_mask", "frac", "length", "literals", "seconds", "tz", "tz_pos", "with_time")
+
+class _Layout:
+    """Where the fields sit in one fixed-width ISO string layout, and what the vectorised
+    parser needs for it: the expected row, the digit pairs to gather, their ranges."""
+
+    __slots__ = (
+        "alternatives",
+        "checks",
+        "digit_columns",
+        "expected",
+        "frac_single",
+        "frac_weights",
+        "length",
+        "ones",
+        "tens",
+        "tz",
+        "tz_pos",
+        "with_seconds",
+        "with_time",
+    )
 
     def __init__(self, template: str) -> None:
         length = len(template)
         self.length = length
-        self.literals: list[tuple[int, bytes]] = [(4, b"-"), (7, b"-")]
+        literals: list[tuple[int, bytes]] = [(4, b"-"), (7, b"-")]
+        # Pairs of digit columns (tens, ones) with their valid range, in this order: year
+        # (two pairs), month, day, hour, minute, second, fraction pairs, offset.
+        pairs: list[tuple[int, int, int, int]] = [
+            (0, 1, 0, 99),
+            (2, 3, 0, 99),
+            (5, 6, 1, 12),
+            (8, 9, 1, 31),
+        ]
         self.with_time = length > 10
-        self.seconds = False
-        self.frac: tuple[int, int] = (0, 0)
+        self.with_seconds = False
+        self.frac_weights: list[int] = []
+        self.frac_single: tuple[int, int] | None = None
         self.tz = ""
         self.tz_pos = length
         if not self.with_time:
@@ -190,44 +221,59 @@ class _Layout:
         else:
             if length < 16 or template[10] not in "Tt " or template[13] != ":":
                 raise ValueError("not a fixed layout")
-            self.literals += [(10, b"Tt "), (13, b":")]
+            literals += [(10, b"Tt "), (13, b":")]
+            pairs += [(11, 12, 0, 23), (14, 15, 0, 59)]
             pos = 16
             if length > 16 and template[16] == ":":
-                self.seconds = True
-                self.literals.append((16, b":"))
+                self.with_seconds = True
+                literals.append((16, b":"))
+                pairs.append((17, 18, 0, 59))
                 pos = 19
             if pos < length and template[pos] in ".,":
-                self.literals.append((pos, b".,"))
+                literals.append((pos, b".,"))
                 start = pos = pos + 1
                 while pos < length and template[pos].isdigit():
                     pos += 1
                 if pos == start:
                     raise ValueError("not a fixed layout")
-                self.frac = (start, pos)
+                # Microseconds from the first six digits; later ones are truncated (their
+                # columns are still checked to be digits).
+                used = min(pos - start, 6)
+                for k in range(0, used - 1, 2):
+                    pairs.append((start + k, start + k + 1, 0, 99))
+                    self.frac_weights.append(10 ** (4 - k))
+                if used % 2:
+                    self.frac_single = (start + used - 1, 10 ** (6 - used))
             rest = template[pos:]
             self.tz_pos = pos
             if rest in ("Z", "z"):
                 self.tz = "Z"
-                self.literals.append((pos, b"Zz"))
+                literals.append((pos, b"Zz"))
             elif len(rest) == 6 and rest[0] in "+-" and rest[3] == ":":
                 self.tz = "+HH:MM"
-                self.literals += [(pos, b"+-"), (pos + 3, b":")]
+                literals += [(pos, b"+-"), (pos + 3, b":")]
+                pairs += [(pos + 1, pos + 2, 0, 23), (pos + 4, pos + 5, 0, 59)]
             elif len(rest) == 5 and rest[0] in "+-":
                 self.tz = "+HHMM"
-                self.literals.append((pos, b"+-"))
+                literals.append((pos, b"+-"))
+                pairs += [(pos + 1, pos + 2, 0, 23), (pos + 3, pos + 4, 0, 59)]
             elif rest:
                 raise ValueError("not a fixed layout")
-        literal_cols = {col for col, _ in self.literals}
-        # Expected "is not a digit" flag per column: 0 for digit columns, 1 for literals.
-        self.digit_mask = bytes(1 if col in literal_cols else 0 for col in range(length))
-
-
-def _num(u: npt.NDArray[np.uint8], start: int, stop: int) -> npt.NDArray[np.int64]:
-    value = u[:, start].astype(np.int64)
-    for col in range(start + 1, stop):
-        value *= 10
-        value += u[:, col]
-    return value
+        literal_cols = {col for col, _ in literals}
+        digit = [col not in literal_cols for col in range(length)]
+        self.digit_columns = np.array([0xFF if d else 0 for d in digit], np.uint8)
+        # The row every valid string maps to: 0 for digits (their "not a digit" flag), the
+        # canonical byte for literals.
+        expected = bytearray(length)
+        self.alternatives: list[tuple[int, npt.NDArray[np.uint8]]] = []
+        for col, allowed in literals:
+            expected[col] = allowed[0]
+            if len(allowed) > 1:
+                self.alternatives.append((col, _lut(allowed)))
+        self.expected = bytes(expected)
+        self.tens = [t for t, _, _, _ in pairs]
+        self.ones = [o for _, o, _, _ in pairs]
+        self.checks = [(i, lo, hi) for i, (_, _, lo, hi) in enumerate(pairs) if (lo, hi) != (0, 99)]
 
 
 _month_tables: tuple[Int64Array, npt.NDArray[np.int64]] | None = None
@@ -259,48 +305,60 @@ def _months() -> tuple[Int64Array, npt.NDArray[np.int64]]:
 def _parse_fixed(
     buf: bytes, rows: int, layout: _Layout
 ) -> tuple[Int64Array, npt.NDArray[np.bool_]]:
-    """Parse ``rows`` ASCII strings of one layout packed in ``buf``; flag rows that do not fit."""
+    """Parse ``rows`` ASCII strings of one layout packed in ``buf``; flag rows that do not fit.
+
+    Some forty numpy calls whatever the layout: the structure is checked with one row
+    comparison and all two-digit fields are gathered at once.
+    """
     length = layout.length
     m = np.frombuffer(buf, np.uint8).reshape(rows, length)
     u = m - np.uint8(48)  # digits become 0..9, anything else wraps to >= 10
-    not_digit = (u > 9).view(np.uint8)
-    ok: npt.NDArray[np.bool_] = not_digit.view(f"S{length}").ravel() == layout.digit_mask
-    for col, allowed in layout.literals:
-        column = m[:, col]
-        hit = column == allowed[0]
-        for other in allowed[1:]:
-            hit |= column == other
-        ok &= hit
-    year = _num(u, 0, 4)
-    month = _num(u, 5, 7)
-    day = _num(u, 8, 10)
-    ok &= (month >= 1) & (month <= 12) & (year >= 1) & (year <= 9999)
-    index = year * 12 + month - 1
+    # Row-wise broadcasting over 20-odd columns runs numpy's inner loop once per row: work
+    # on flat arrays with the per-column masks tiled instead.
+    shape = (u > 9).view(np.uint8)
+    flat = shape.reshape(-1)
+    digit = np.tile(layout.digit_columns, rows)
+    flat &= digit  # digit columns: their "not a digit" flag (0 or 1)
+    digit ^= 0xFF
+    digit &= m.reshape(-1)
+    flat |= digit  # literal columns: the byte itself
+    for column, lut in layout.alternatives:
+        shape[:, column] = lut[m[:, column]]
+    ok: npt.NDArray[np.bool_] = shape.view(f"S{length}").ravel() == layout.expected
+    pairs = u[:, layout.tens].astype(np.int64)
+    pairs *= 10
+    pairs += u[:, layout.ones]
+    for column, low, high in layout.checks:  # two-digit fields that are not 00-99
+        field = pairs[:, column]
+        ok &= field <= high
+        if low:
+            ok &= field >= low
+    year = pairs[:, 0] * 100 + pairs[:, 1]
+    ok &= year >= 1
+    index = year * 12 + pairs[:, 2] - 1
     index[~ok] = 0
     first_day, month_length = _months()
-    ok &= (day >= 1) & (day <= month_length[index])
-    total = (first_day[index] + day - 1) * 86_400
+    day = pairs[:, 3]
+    ok &= day <= month_length[index]
+    total = first_day[index] + day - 1
+    total *= 86_400
+    col = 4
     if layout.with_time:
-        hour = _num(u, 11, 13)
-        minute = _num(u, 14, 16)
-        ok &= (hour <= 23) & (minute <= 59)
-        total += hour * 3600 + minute * 60
-        if layout.seconds:
-            second = _num(u, 17, 19)
-            ok &= second <= 59
-            total += second
+        total += pairs[:, 4] * 3600 + pairs[:, 5] * 60
+        col = 6
+        if layout.with_seconds:
+            total += pairs[:, 6]
+            col = 7
     total *= 1_000_000
-    start, stop = layout.frac
-    if stop > start:
-        stop = min(stop, start + 6)
-        total += _num(u, start, stop) * _POWERS[6 - (stop - start)]
+    for weight in layout.frac_weights:
+        total += pairs[:, col] * weight
+        col += 1
+    if layout.frac_single is not None:
+        single, weight = layout.frac_single
+        total += u[:, single].astype(np.int64) * weight
     if layout.tz in ("+HH:MM", "+HHMM"):
-        p = layout.tz_pos
-        oh = _num(u, p + 1, p + 3)
-        om = _num(u, p + 4, p + 6) if layout.tz == "+HH:MM" else _num(u, p + 3, p + 5)
-        ok &= (oh <= 23) & (om <= 59)
-        offset = (oh * 60 + om) * 60_000_000
-        total -= np.where(m[:, p] == ord("-"), -offset, offset)
+        offset = (pairs[:, col] * 60 + pairs[:, col + 1]) * 60_000_000
+        total -= np.where(m[:, layout.tz_pos] == ord("-"), -offset, offset)
     ok &= (total >= MIN_US) & (total <= MAX_US)
     return total, ok
 

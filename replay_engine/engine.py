@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final
 
 from models.edits import Edit, EditKind
@@ -38,7 +37,7 @@ from replay_engine.branches import (
 from replay_engine.diff import Change, diff
 from replay_engine.errors import Cancelled, ProjectionError
 from replay_engine.general import GeneralReplayer, SnapshotStore
-from replay_engine.keyed import KeyedReplayer, KeyedState
+from replay_engine.keyed import EndState, KeyedReplayer, KeyedState
 from replay_engine.projection import KeyedProjection, Projection
 
 ProgressFn = Callable[[int, int], bool]
@@ -91,7 +90,7 @@ class Engine:
         keyed: bool | None = None,
         snapshot_every: int | None = None,
         stream_snapshot_every: int = 64,
-        cache_size: int = 250_000,
+        cache_size: int = 100_000,
     ) -> None:
         if keyed is None:
             keyed = isinstance(projection, KeyedProjection)
@@ -340,7 +339,7 @@ class Engine:
         b = self._branch(branch)
         with self._naming({b.current.serial: branch}):
             if self._keyed is not None:
-                return MappingProxyType(self._keyed.end_state(b.current))
+                return self._keyed.end_state(b.current)
             return self._general_state(b, len(b.current) - 1)
 
     def changes_at(self, branch: str, row: int) -> list[Change]:
@@ -450,6 +449,7 @@ __all__ = [
     "Cancelled",
     "DisplaySequence",
     "EditError",
+    "EndState",
     "Engine",
     "KeyedState",
     "ProgressFn",

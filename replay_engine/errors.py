@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
-from models.event import EventKey, format_key
+from models.event import Event, EventKey, format_key
 
 
 class Cancelled(Exception):
@@ -39,6 +40,16 @@ class ProjectionError(Exception):
         self.branch = branch
         self.sequence_serial = -1
         """Which display sequence it happened in (lets the engine name the branch)."""
+
+    @staticmethod
+    def raised_by(
+        projection: str, event: Event, row: int, error: BaseException, before: Any, serial: int
+    ) -> ProjectionError:
+        """The error for ``error``, being handled now, raised by ``projection`` on ``event`` at
+        display row ``row`` of the sequence numbered ``serial``."""
+        made = ProjectionError(projection, event.key, row, error, traceback.format_exc(), before)
+        made.sequence_serial = serial
+        return made
 
     def __str__(self) -> str:
         where = f"row {self.row}" + (f" of branch {self.branch!r}" if self.branch else "")

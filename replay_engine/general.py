@@ -9,7 +9,6 @@ takes about two milliseconds, unless the caller fixes it.
 from __future__ import annotations
 
 import time
-import traceback
 from bisect import bisect_right, insort
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -142,11 +141,7 @@ class GeneralReplayer:
     def _failure(
         self, event: Event, row: int, exc: BaseException, before: Any, d: Derivation
     ) -> ProjectionError:
-        error = ProjectionError(
-            self.projection.name, event.key, row, exc, traceback.format_exc(), before
-        )
-        error.sequence_serial = d.serial
-        return error
+        return ProjectionError.raised_by(self.projection.name, event, row, exc, before, d.serial)
 
     def first_divergence(
         self,

@@ -51,6 +51,7 @@ def line_batches(
             continue
         lengths: dict[int, int] = {}
         rejected: dict[int, Issue] = {}
+        has_cr = b"\r" in block
         if carry_len or carry_dropped:
             first_len = carry_len + len(pieces[0])
             if carry_dropped or first_len > max_record_bytes:
@@ -63,6 +64,7 @@ def line_batches(
             else:
                 carry.append(pieces[0])
                 pieces[0] = b"".join(carry)
+                has_cr = has_cr or b"\r" in pieces[0]  # a CR just before the block boundary
         if len(block) + carry_len > max_record_bytes:
             cursor = pos
             for i, piece in enumerate(pieces):
@@ -88,7 +90,7 @@ def line_batches(
             end_line=ln + len(pieces),
             rejected=rejected,
             lengths=lengths,
-            has_cr=b"\r" in block,
+            has_cr=has_cr,
             big_ints=big,
         )
         pos += consumed

@@ -115,6 +115,7 @@ class Source:
         self.decompressed_size = 0
         """Decompressed bytes produced by :meth:`blocks`, counted from offset 0."""
         self._head: bytes | None = None
+        self._hashers: list[_Hasher] = []
 
     def __enter__(self) -> Source:
         return self
@@ -128,6 +129,10 @@ class Source:
         self.close()
 
     def close(self) -> None:
+        """Close the file and stop a hashing thread a block iterator left behind."""
+        for hasher in self._hashers:
+            hasher.close()
+        self._hashers.clear()
         self._file.close()
 
     def head(self) -> bytes:
@@ -169,6 +174,8 @@ class Source:
         f = self._file
         size = self.size
         hasher = _Hasher() if hash_it else None
+        if hasher is not None:
+            self._hashers.append(hasher)
         try:
             if not self.compressed:
                 f.seek(start_offset)

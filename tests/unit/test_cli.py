@@ -221,7 +221,7 @@ def test_edit_insert_move_and_export_round_trip(shop, ws, tmp_path, capsys) -> N
     lines = out_file.read_bytes().splitlines()
     records = [orjson.loads(line) for line in lines]
     assert len(records) == _count(path) + 1
-    assert records[11]["id"] == _line(path, 40)["id"]  # moved right after @11... (@10 is row 10)
+    assert records[12]["id"] == _line(path, 40)["id"]  # moved right after @11 (row 11)
     assert any(r["type"] == "Audited" for r in records)
     # the exported log opens in Rewind and computes the branch's state
     reimported = run_json(

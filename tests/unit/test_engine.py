@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from models.edits import Edit, EditKind
@@ -14,6 +15,7 @@ from replay_engine.branches import BranchSpec
 from replay_engine.diff import Change, diff
 from replay_engine.engine import Cancelled, Engine, KeyedState, ProjectionError
 from replay_engine.generic import GenericProjection, Substate
+from replay_engine.keyed import Grouping
 from tests.unit.test_engine_reference import (
     RefBranch,
     Tally,
@@ -452,3 +454,12 @@ def test_when_a_bulk_fold_raises_the_engine_finds_the_failing_event() -> None:
         engine.end_state("main")
     assert (caught.value.key, caught.value.row) == (2, 2)
     assert isinstance(caught.value.error, ValueError)
+
+
+def test_grouping_by_key_is_a_stable_sort_even_beyond_16_bit_codes() -> None:
+    rng = np.random.default_rng(4)
+    for high in (300, 70_000, 2**20):
+        codes = rng.integers(0, high, 5000).astype(np.int32)
+        grouping = Grouping.of(codes, high)
+        assert grouping.order.tolist() == np.argsort(codes, kind="stable").tolist()
+        assert grouping.rows(int(codes[0])).tolist() == np.flatnonzero(codes == codes[0]).tolist()

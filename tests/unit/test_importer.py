@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -475,7 +476,7 @@ def test_resume_reports_duplicates_of_earlier_imports(tmp_path: Path) -> None:
     with open(path, "ab") as handle:
         handle.write(old[1] + b"\n" + b'{"id":"a","type":"U"}\n')
     stored = sink.records
-    _second, sink2 = imported(
+    second, sink2 = imported(
         path,
         mapping=first.mapping,
         start_offset=first.end_offset,
@@ -487,6 +488,19 @@ def test_resume_reports_duplicates_of_earlier_imports(tmp_path: Path) -> None:
     assert [p.line for p in sink2.problems] == [3, 4]
     assert "position 1 with the same bytes" in sink2.problems[0].reason
     assert "position 0 with a different body" in sink2.problems[1].reason
+    with open(path, "ab") as handle:
+        handle.write(b'{"id":"b","type":"T"}\n')
+    _fourth, sink4 = imported(  # the earlier imports already held a duplicate
+        path,
+        mapping=first.mapping,
+        start_offset=second.end_offset,
+        start_line=second.end_line,
+        start_pos=4,
+        previous_ids=["a", "b", "b", "a"],
+        previous_raw=(stored + sink2.records).__getitem__,
+    )
+    (problem,) = sink4.problems
+    assert problem.line == 5 and "position 1 with the same bytes" in problem.reason
     _third, sink3 = imported(
         path,
         mapping=first.mapping,
@@ -521,6 +535,10 @@ def test_progress_and_cancelling(tmp_path: Path) -> None:
 
     result, sink = imported(path, block_size=8192, progress=stop_after_three)
     assert result.cancelled and result.sha1 is None
+    # Big blocks are hashed on a helper thread: cancelling must not leave it behind.
+    early, _ = imported(path, block_size=256 << 10, progress=lambda done, total: False)
+    assert early.cancelled and 0 < early.imported < 2000
+    assert not [t for t in threading.enumerate() if t.name.startswith("rewind-")]
     assert 0 < result.imported < 2000
     assert sink.records == records[: result.imported]
     assert result.end_offset == offsets_of(records)[result.imported]  # resume right here
@@ -549,3 +567,65 @@ def parse_datetime(text: str) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(text)
+
+
+def test_results_do_not_depend_on_block_and_sub_batch_sizes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [orjson.dumps(r) for r in synthetic(400)]
+    for i in (3, 50, 51, 120, 399):  # bad records scattered over fast and careful sub-batches
+        lines[i] = b"{broken" if i % 2 else b'{"id":"x","stream":"s"}'
+    lines[200] = b""
+    lines[201] = b'{"id":"n","type":"T","data":{"v":NaN}}'
+    path = write(tmp_path / "log.jsonl", b"\r\n".join(lines) + b"\r\n")
+    reference, ref_sink = imported(path)
+    assert reference.imported == 394 and reference.skipped == 5
+    for sub_batch, block in ((1, 64), (7, 1000), (64, 4096), (1024, 333)):
+        monkeypatch.setattr(importer, "SUB_BATCH", sub_batch)
+        result, sink = imported(path, block_size=block)
+        assert sink.records == ref_sink.records
+        assert [(p.line, p.offset, p.reason) for p in sink.problems] == [
+            (p.line, p.offset, p.reason) for p in ref_sink.problems
+        ]
+        for name in ("stream_codes", "type_codes", "versions", "recorded_us", "event_ids"):
+            assert (
+                getattr(result.columns, name).tolist() == getattr(reference.columns, name).tolist()
+            )
+        assert result.columns.stream_names == reference.columns.stream_names
+        assert (result.end_offset, result.end_line) == (reference.end_offset, reference.end_line)
+
+
+def test_resume_a_compressed_log_that_gained_a_member(tmp_path: Path) -> None:
+    lines = [orjson.dumps(r) for r in synthetic(30)]
+    path = write(tmp_path / "log.jsonl.gz", gzip.compress(b"\n".join(lines[:20]) + b"\n"))
+    first, sink = imported(path)
+    with open(path, "ab") as handle:  # gzip -c more >> log.jsonl.gz
+        handle.write(gzip.compress(b"\n".join(lines[20:]) + b"\n"))
+    second, sink2 = imported(
+        path,
+        mapping=first.mapping,
+        fmt=first.format,
+        start_offset=first.end_offset,
+        start_line=first.end_line,
+        start_pos=20,
+    )
+    assert sink.records + sink2.records == lines
+    assert second.compressed and second.end_line == 31
+
+
+def test_resume_an_array_that_was_still_being_written(tmp_path: Path) -> None:
+    elements = [orjson.dumps(r) for r in synthetic(5)]
+    path = write(tmp_path / "log.json", b"[\n" + b",\n".join(elements[:3]) + b",\n" + b'{"id":')
+    first, sink = imported(path)
+    assert first.imported == 3 and first.skipped == 1
+    assert "file ends inside it" in sink.problems[0].reason
+    path.write_bytes(b"[\n" + b",\n".join(elements) + b"\n]\n")  # rewritten, longer
+    _second, sink2 = imported(
+        path,
+        mapping=first.mapping,
+        fmt=first.format,
+        start_offset=first.end_offset,
+        start_line=first.end_line,
+        start_pos=3,
+    )
+    assert sink2.records == elements[3:] and sink2.problems == []
