@@ -130,6 +130,7 @@ class EngineQueue(QObject):
             while self._running is None and self._pending:
                 req = self._pending.pop(0)
                 if req.action is not None:
+                    self._set_busy(True)  # views hold still while the engine changes
                     try:
                         req.action()
                     except Exception as exc:

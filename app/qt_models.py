@@ -17,13 +17,14 @@ import orjson
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
+    QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QIcon
 
 from app.controller import Navigator
 from models.event import Event, format_key, us_to_datetime
@@ -37,6 +38,11 @@ ChangeRole = Qt.ItemDataRole.UserRole + 2
 """'added', 'changed', 'removed' or None: what the current event did to this node."""
 RowRole = Qt.ItemDataRole.UserRole + 3
 """Display row of the event table's row (an int), for views and tests."""
+MarkRole = Qt.ItemDataRole.UserRole + 4
+"""What the branch did to the event of a table row: a list of 'dropped', 'edited',
+'inserted', 'moved' (empty for an event as in the log)."""
+ROW_MIME = "application/x-rewind-row"
+"""Drag and drop of a table row inside the table (moving an event): the row as text."""
 
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 
@@ -170,8 +176,29 @@ class EventTableModel(QAbstractTableModel):
         self._bold.setBold(True)
         self._strike = QFont()
         self._strike.setStrikeOut(True)
+        self._mark_icons: dict[str, QIcon] = {}
+        self._edited_bg: QColor | None = None
+        self._inserted_bg: QColor | None = None
+        self._originals: dict[int, str] = {}
         navigator.sessionChanged.connect(self._reset)
         navigator.positionChanged.connect(self._on_position)
+
+    def set_marks_look(
+        self, icons: dict[str, QIcon], edited_bg: QColor | None, inserted_bg: QColor | None
+    ) -> None:
+        """Icons per mark ('dropped', 'edited', 'inserted', 'moved') and row tints."""
+        self._mark_icons = dict(icons)
+        self._edited_bg, self._inserted_bg = edited_bg, inserted_bg
+        if self.rowCount():
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(self.rowCount() - 1, len(self.COLUMNS) - 1)
+            )
+
+    def marks(self, row: int) -> list[str]:
+        marks = self._nav.rows.marks
+        if marks is None or marks.empty:
+            return []
+        return marks.kinds(int(self._nav.rows.keys[row]))
 
     def set_colors(
         self, current_bg: QColor, current_fg: QColor, dropped: QColor, types: list[QColor]
@@ -187,6 +214,7 @@ class EventTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._chunks.clear()
         self._summaries.clear()
+        self._originals.clear()
         self._current = self._nav.row
         self.endResetModel()
 
@@ -236,8 +264,19 @@ class EventTableModel(QAbstractTableModel):
         text = self._summaries.get(row)
         if text is None:
             text = summarize(self.event_at(row).data)
+            if "edited" in self.marks(row):
+                was = self._original(row)
+                if was is not None and was.data != self.event_at(row).data:
+                    text = f"✎ {text}   ⟸ was: {summarize(was.data, 80)}"
             self._summaries[row] = text
         return text
+
+    def _original(self, row: int) -> Event | None:
+        session = self._nav.session
+        if session is None:
+            return None
+        event: Event = session.engine.original_event(self._nav.branch, row)
+        return event
 
     def _names(self, row: int) -> tuple[str, str]:
         rows = self._nav.rows
@@ -259,10 +298,25 @@ class EventTableModel(QAbstractTableModel):
             return self._display(row, col)
         if role == RowRole:
             return row
+        if role == MarkRole:
+            return self.marks(row)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, col)
         if role == Qt.ItemDataRole.BackgroundRole and row == self._current:
             return self._current_bg
+        if role == Qt.ItemDataRole.BackgroundRole:
+            marks = self.marks(row)
+            if "inserted" in marks:
+                return self._inserted_bg
+            if "edited" in marks:
+                return self._edited_bg
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and col == self.POS:
+            for mark in self.marks(row):
+                icon = self._mark_icons.get(mark)
+                if icon is not None:
+                    return icon
+            return None
         if role == Qt.ItemDataRole.ForegroundRole:
             if row == self._current:
                 return self._current_fg
@@ -301,7 +355,12 @@ class EventTableModel(QAbstractTableModel):
         if col == self.STREAM:
             return self._names(row)[0]
         if col == self.TYPE:
-            return self._names(row)[1]
+            name = self._names(row)[1]
+            if "edited" in self.marks(row):
+                was = self._original(row)
+                if was is not None and was.type != name:
+                    return f"{name} (was {was.type})"
+            return name
         if col == self.VERSION:
             v = int(rows.versions[row])
             return "" if v == NA else str(v)
@@ -317,9 +376,43 @@ class EventTableModel(QAbstractTableModel):
                 return f"processed {format_duration(proc - rec)} after it was recorded"
         if col == self.SUMMARY:
             return self._summary(row)
+        marks = self.marks(row)
+        if marks:
+            where = f"in {self._nav.branch}"
+            text = {
+                "dropped": f"dropped {where}: struck out, not replayed",
+                "edited": f"edited {where}: a new version replaces the log's",
+                "inserted": f"inserted {where}: not in the log",
+                "moved": f"moved {where}: out of the log's order",
+            }
+            return "\n".join(text[m] for m in marks)
         if rows.dropped[row]:
             return "dropped in this branch"
         return None
+
+    # --- moving events by drag and drop (the view decides where they land) ------------------
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.isValid() and self._nav.branch != "main":
+            return base | Qt.ItemFlag.ItemIsDragEnabled
+        return base
+
+    def supportedDragActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
+    def mimeTypes(self) -> list[str]:
+        return [ROW_MIME]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        data = QMimeData()
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        if rows:
+            data.setData(ROW_MIME, str(rows[0]).encode())
+        return data
 
 
 # --- trees: the state inspector and the event detail ---------------------------------------

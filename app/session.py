@@ -316,7 +316,7 @@ class Session:
             return
         try:
             self.workspace.save_snapshot(
-                self.source_id, None, self.engine.projection.name, row, state
+                self.source_id, None, self.engine.projection.name, row, dict(state)
             )
         except WorkspaceError:
             return  # a read-only or locked workspace: the state is still correct, just not kept
@@ -533,8 +533,7 @@ def _import(
     if source is not None and source.ready:
         change = classify_change(source, log_path)
         wants_other = (fmt is not None and fmt != source.format) or (
-            mapping is not None
-            and FieldMapping.from_json(source.mapping).to_json() != _mapping_json(mapping)
+            mapping is not None and _remaps(source.mapping, mapping)
         )
         if wants_other and change != "missing":
             change = "changed"
@@ -585,8 +584,10 @@ def _import(
         return w.finish(res), "new"
 
 
-def _mapping_json(mapping: dict[str, Any]) -> Any:
-    return FieldMapping.from_json(mapping).to_json() if "fields" in mapping else mapping
+def _remaps(stored: Any, overrides: dict[str, Any]) -> bool:
+    """Whether ``--mapping`` overrides change the mapping the log was imported with."""
+    mapping = FieldMapping.from_json(stored)
+    return bool(mapping.with_overrides(overrides).to_json() != mapping.to_json())
 
 
 def _decoder(source: Any) -> Callable[..., Event]:
@@ -654,7 +655,6 @@ def _load(ws: Workspace, source: Any, log_path: Path, change: str) -> Session:
             continue
         session.branch_ids[b.name] = b.id
     snap = ws.load_snapshot(source.id, None, engine.projection.name)
-    if snap is not None and snap.row == len(log) - 1:
-        engine.seed_end_state(MAIN, snap.state)
+    if snap is not None and snap.row == len(log) - 1 and engine.seed_end_state(snap.state):
         session.import_info["snapshot_row"] = snap.row
     return session

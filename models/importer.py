@@ -460,6 +460,13 @@ class _Run:
             self.records_read += 1
             unterminated = batch.unterminated and i == last
             obj, notes, reason = _parse(raw, i in big)
+            if isinstance(reason, UnicodeDecodeError):
+                offset = batch.locate(i)[1] + reason.start
+                reason = (
+                    f"invalid UTF-8 at byte {offset} (column {reason.start + 1} of the record): "
+                    f"{reason.reason}; the record is skipped (convert the file to UTF-8, e.g. "
+                    "iconv -f latin1 -t utf-8, and import again)"
+                )
             if reason is None and type(obj) is not dict:
                 reason = (
                     f"not an event: {_kind(obj)} where a JSON object was expected; the record "
@@ -469,9 +476,6 @@ class _Run:
                 reason = self.check_type(obj)
             if reason is not None:
                 line, offset = batch.locate(i)
-                if reason.startswith(_UTF8):
-                    bad = int(reason[len(_UTF8) :].split(" ", 1)[0])
-                    reason = _utf8_reason(offset, bad, reason)
                 if unterminated and not reason.startswith("no event type"):
                     reason = TRUNCATED
                 problems.append(self.problem(line, offset, reason, raw))
@@ -866,20 +870,9 @@ class _Run:
         )
 
 
-_UTF8 = "\x00utf8 "
-
-
-def _utf8_reason(offset: int, bad: int, marker: str) -> str:
-    reason = marker.split(" ", 2)[2]
-    return (
-        f"invalid UTF-8 at byte {offset + bad} (column {bad + 1} of the record): {reason}; "
-        "the record is skipped (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8, "
-        "and import again)"
-    )
-
-
-def _parse(raw: bytes, suspect: bool) -> tuple[Any, list[str], str | None]:
-    """(object, warnings, None) or (None, [], reason) for one record.
+def _parse(raw: bytes, suspect: bool) -> tuple[Any, list[str], str | UnicodeDecodeError | None]:
+    """(object, warnings, None), or (None, [], reason) for a record that cannot be imported
+    (a :class:`UnicodeDecodeError` for invalid UTF-8: the caller knows where the record is).
 
     orjson first; the stdlib parser (:class:`_Lenient`) when orjson refuses the record or
     when it may hold integers orjson would turn into floats (``suspect``).
@@ -894,7 +887,7 @@ def _parse(raw: bytes, suspect: bool) -> tuple[Any, list[str], str | None]:
     try:
         obj = parser.loads(raw)
     except UnicodeDecodeError as bad:
-        return None, [], f"{_UTF8}{bad.start} {bad.reason}"
+        return None, [], bad
     except (ValueError, RecursionError):
         if not message:
             try:

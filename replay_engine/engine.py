@@ -342,6 +342,14 @@ class Engine:
                 return self._keyed.end_state(b.current)
             return self._general_state(b, len(b.current) - 1)
 
+    def seed_end_state(self, state: Mapping[str, Any]) -> bool:
+        """Use a persisted end state of the log (``main`` without edits) instead of folding
+        every event again: reopening a million-event workspace is then a load, not a replay.
+        Keyed projections only; False (nothing changed) when it does not fit this log."""
+        if self._keyed is None or not isinstance(state, Mapping):
+            return False
+        return self._keyed.seed_source_end(dict(state))
+
     def changes_at(self, branch: str, row: int) -> list[Change]:
         """What the event at ``row`` changed (none if it is dropped).
 

@@ -507,6 +507,23 @@ class KeyedReplayer:
         self._source_failed_codes = {self.table.codes[name] for name in failed}
         return states
 
+    def seed_source_end(self, states: dict[str, Any]) -> bool:
+        """Take a persisted end state of the source instead of folding the log again.
+
+        Refused (False) when its keys are not exactly the log's keys: a snapshot of another
+        log or of an older import must not pass for this one.
+        """
+        if self._source_end is not None:
+            return True
+        names = self.table.names
+        present = np.unique(self.source_codes).tolist() if len(self.source_codes) else []
+        if len(states) != len(present) or any(names[c] not in states for c in present):
+            return False
+        self._source_end = states
+        self._source_failures = {}
+        self._source_failed_codes = set()
+        return True
+
     def _fold_source_bulk(
         self, projection: BulkKeyedProjection, states: dict[str, Any], total: int
     ) -> bool:

@@ -26,6 +26,10 @@ _DARK_TYPES = [
     "#ced4da", "#d8e35a", "#74c0fc", "#ff8787", "#8ce99a", "#ffc078", "#d0bfff", "#faa2c1",
 ]  # fmt: skip
 
+# Metric chart lines: the current branch first (strong), then the others.
+_LIGHT_SERIES = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
+_DARK_SERIES = ["#ff6b6b", "#5aa9e6", "#6bd36b", "#b197fc", "#ffa94d", "#3bc9db", "#d4a373"]
+
 
 @dataclass(frozen=True)
 class Colors:
@@ -50,9 +54,19 @@ class Colors:
     error_fg: QColor
     info_bg: QColor
     types: tuple[QColor, ...]
+    edited_bg: QColor
+    """Table rows holding an event the branch edited."""
+    inserted_bg: QColor
+    """Table rows holding an event the branch inserted."""
+    series: tuple[QColor, ...]
+    """Lines of the metric chart, one per branch (the first is the current branch)."""
 
     def type_color(self, code: int) -> QColor:
         return self.types[code % len(self.types)] if code >= 0 else self.muted
+
+    def series_color(self, i: int) -> QColor:
+        palette = self.series or self.types
+        return palette[i % len(palette)]
 
 
 def make_colors(dark: bool) -> Colors:
@@ -80,6 +94,9 @@ def make_colors(dark: bool) -> Colors:
             error_fg=c("#ffdada"),
             info_bg=c("#1f3a5c"),
             types=tuple(c(x) for x in _DARK_TYPES),
+            edited_bg=c("#1d3047"),
+            inserted_bg=c("#1c3b22"),
+            series=tuple(c(x) for x in _DARK_SERIES),
         )
     return Colors(
         dark=False,
@@ -103,6 +120,9 @@ def make_colors(dark: bool) -> Colors:
         error_fg=c("#7a1010"),
         info_bg=c("#e3eefc"),
         types=tuple(c(x) for x in _LIGHT_TYPES),
+        edited_bg=c("#e3eefc"),
+        inserted_bg=c("#e2f5e1"),
+        series=tuple(c(x) for x in _LIGHT_SERIES),
     )
 
 
@@ -176,6 +196,10 @@ class Theme(QObject):
 
     def icon(self, name: str) -> QIcon:
         return svg_icon(name, self.colors.text, self.colors.disabled)
+
+    def mark_icons(self) -> dict[str, QIcon]:
+        """Icons of what a branch did to an event (drawn in their own colours)."""
+        return {m: self.icon(f"mark-{m}") for m in ("dropped", "edited", "inserted", "moved")}
 
 
 class SvgIconEngine(QIconEngine):

@@ -326,3 +326,17 @@ def _count(path: Path) -> int:
 
 def _line(path: Path, pos: int) -> dict[str, Any]:
     return orjson.loads(path.read_bytes().splitlines()[pos])
+
+
+def test_reopening_uses_the_persisted_end_state(shop, ws, capsys) -> None:
+    from app.session import open_session
+
+    path, _ = shop
+    first = run_json(capsys, "state", str(path), "--workspace", ws)  # folds and persists
+    session = open_session(path, workspace=ws)
+    try:
+        assert session.import_info["change"] == "unchanged"
+        assert session.import_info.get("snapshot_row") == len(session.log) - 1
+        assert dict(session.engine.end_state("main")) == first
+    finally:
+        session.close()
