@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from app.controller import Navigator
 from app.qt_errors import guarded
-from app.qt_models import EventTableModel
+from app.qt_models import ROW_MIME, EventTableModel
 from views.theme import Theme
 
 
 class EventTableView(QTableView):
-    """Double-click or Enter on a row asks to jump there (``jumpRequested``)."""
+    """Double-click or Enter on a row asks to jump there (``jumpRequested``). In a branch,
+    rows can be dragged to another place (``moveRequested``); a right click asks for the
+    row's menu (``menuRequested``, the window builds it)."""
 
     jumpRequested = Signal(int)
+    moveRequested = Signal(int, int)
+    """(row of the dragged event, row it goes after; -1: to the very start)."""
+    menuRequested = Signal(int, QPoint)
+    """(row under the mouse, -1 for none; global position)."""
 
     def __init__(self, navigator: Navigator, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +56,13 @@ class EventTableView(QTableView):
         for col, w in widths.items():
             self.setColumnWidth(col, w)
         self.doubleClicked.connect(self._on_double_clicked)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._on_menu)
+        self.setDragEnabled(True)
+        self.setAcceptDrops(True)
+        self.setDropIndicatorShown(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.setDefaultDropAction(Qt.DropAction.MoveAction)
         navigator.positionChanged.connect(self._follow)
         navigator.sessionChanged.connect(self._on_session)
         theme.changed.connect(self._apply_theme)
@@ -87,6 +100,63 @@ class EventTableView(QTableView):
                 event.accept()
                 return
         super().keyPressEvent(event)
+
+    def target_row(self) -> int:
+        """The row edits apply to: the one the user picked, else the cursor's."""
+        index = self.currentIndex()
+        return index.row() if index.isValid() else self._nav.row
+
+    def _on_menu(self, pos: QPoint) -> None:
+        index = self.indexAt(pos)
+        if index.isValid():
+            self.selectRow(index.row())
+            self.setCurrentIndex(index)
+        self.menuRequested.emit(
+            index.row() if index.isValid() else -1, self.viewport().mapToGlobal(pos)
+        )
+
+    # --- moving events by dragging their rows ------------------------------------------------
+
+    def _accepts(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
+        return event.source() is self and event.mimeData().hasFormat(ROW_MIME)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._accepts(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self._accepts(event):
+            super().dragMoveEvent(event)
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def drop_target(self, pos: QPoint) -> int:
+        """The row a drop at ``pos`` (viewport coordinates) puts the event after."""
+        index = self.indexAt(pos)
+        if not index.isValid():
+            return self.event_model.rowCount() - 1
+        rect = self.visualRect(index)
+        return index.row() - 1 if pos.y() < rect.center().y() else index.row()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if not self._accepts(event):
+            event.ignore()
+            return
+        try:
+            source = int(bytes(event.mimeData().data(ROW_MIME).data()).decode())
+        except ValueError:
+            event.ignore()
+            return
+        after = self.drop_target(event.position().toPoint())
+        # The model never removes the dragged row itself: the move is an edit, made by the
+        # window, and the branch reloads.
+        event.setDropAction(Qt.DropAction.IgnoreAction)
+        event.accept()
+        if after not in (source, source - 1):
+            self.moveRequested.emit(source, after)
 
     def visible_rows(self) -> tuple[int, int]:
         """First and last row on screen (for tests and the benchmark)."""

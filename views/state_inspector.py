@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -60,6 +60,8 @@ class JsonTreeView(QTreeView):
         self.copy_path_action.triggered.connect(self.copy_path)
         self.addAction(self.copy_value_action)
         self.addAction(self.copy_path_action)
+        self.extra_actions: list[QAction] = []
+        """More entries for the context menu (the state inspector adds "Plot over time")."""
 
     def _menu(self, pos: QPoint) -> None:
         index = self.indexAt(pos)
@@ -69,6 +71,10 @@ class JsonTreeView(QTreeView):
         menu = QMenu(self)
         menu.addAction(self.copy_value_action)
         menu.addAction(self.copy_path_action)
+        if self.extra_actions:
+            menu.addSeparator()
+            for action in self.extra_actions:
+                menu.addAction(action)
         menu.popup(self.viewport().mapToGlobal(pos))
 
     @guarded("Copy value")
@@ -100,6 +106,9 @@ class JsonTreeView(QTreeView):
 
 
 class StateInspector(QWidget):
+    plotRequested = Signal(str)
+    """Plot the value at this path over the event sequence (the metric chart)."""
+
     def __init__(self, navigator: Navigator, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("stateInspector")
@@ -141,6 +150,11 @@ class StateInspector(QWidget):
         self.filter.textChanged.connect(lambda _t: self._filter_timer.start())
         self.filter.returnPressed.connect(self._apply_filter)
         self.model.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
+        self.plot_action = QAction("Plot over time", self)
+        self.plot_action.setToolTip("Chart this value over the event sequence, per branch")
+        self.plot_action.triggered.connect(self._plot_current)
+        self.tree.extra_actions.append(self.plot_action)
+        navigator.busyChanged.connect(self._on_busy)
         navigator.positionChanged.connect(self.refresh)
         navigator.sessionChanged.connect(self._on_session)
         theme.changed.connect(self._apply_theme)
@@ -202,11 +216,27 @@ class StateInspector(QWidget):
             finally:
                 self._restoring = False
 
+    def _plot_current(self) -> None:
+        index = self.tree.currentIndex()
+        if index.isValid():
+            self.plotRequested.emit(format_path(self.model.path_at(index)))
+
+    def _on_busy(self, busy: bool) -> None:
+        self.tree.setEnabled(not busy)
+        if busy:
+            self.title.setText("Replaying… (the state shows when the engine is done)")
+        else:
+            self.refresh()
+
     @guarded("State inspector")
     def refresh(self, row: int | None = None) -> None:
         """Show the state after ``row`` (the navigator's by default)."""
         nav = self._nav
         row = nav.row if row is None else row
+        if nav.busy:  # a worker uses the engine: the state shows when it is done
+            self.tree.setEnabled(False)
+            return
+        self.tree.setEnabled(True)
         engine = nav.engine
         if engine is None:
             self.title.setText("No log open")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -91,6 +91,8 @@ class TimelineWidget(QWidget):
     """Controls, the main lane plot and the overview strip."""
 
     rangeChanged = Signal(float, float)
+    menuRequested = Signal(int, QPoint)
+    """A right click near an event: (its row, -1 for none; global position)."""
 
     def __init__(self, navigator: Navigator, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,6 +104,10 @@ class TimelineWidget(QWidget):
         self.lay: TimelineLayout | None = None
         self._curves: dict[int, pg.PlotCurveItem] = {}
         self._gap_lines: list[pg.InfiniteLine] = []
+        self._fork_lines: list[pg.InfiniteLine] = []
+        self.edit_marks = pg.ScatterPlotItem(pxMode=True)
+        self.edit_marks.setZValue(60)
+        self.edit_marks_count = 0
         self._drag_from: int | None = None
         self._syncing = False
         self.marks_drawn = 0
@@ -145,6 +151,7 @@ class TimelineWidget(QWidget):
         self.cursor_line.setZValue(100)
         self.cursor_line.setHoverPen(pg.mkPen(width=5))
         self.plot.addItem(self.cursor_line, ignoreBounds=True)
+        self.plot.addItem(self.edit_marks)
         self.cursor_line.sigDragged.connect(self._on_cursor_dragged)
         self.cursor_line.sigPositionChangeFinished.connect(self._on_cursor_released)
         self.viewbox.sigXRangeChanged.connect(self._on_range_changed)
@@ -262,6 +269,7 @@ class TimelineWidget(QWidget):
             line.setToolTip(f"An idle gap of {idle} cut out")
             self.plot.addItem(line, ignoreBounds=True)
             self._gap_lines.append(line)
+        self._draw_branch_marks()
         edges, counts = lay.overview()
         self.overview_curve.setData(edges, np.log1p(counts), stepMode="center", fillLevel=0)
         self.overview.getPlotItem().setXRange(lay.x_min, lay.x_max, padding=0.01)
@@ -269,6 +277,71 @@ class TimelineWidget(QWidget):
         self.overview.getPlotItem().setYRange(0, top, padding=0.05)
         self.fit()
         self._on_position(self._nav.row)
+
+    def _draw_branch_marks(self) -> None:
+        """Fork points as labelled dashed lines; dropped, edited, inserted and moved events
+        as symbols above their marks (a branch has few edits: a handful of points)."""
+        lay = self.lay
+        for line in self._fork_lines:
+            self.plot.removeItem(line)
+        self._fork_lines = []
+        marks = self._nav.rows.marks
+        if lay is None or marks is None or len(lay) == 0:
+            self.edit_marks.setData([], [])
+            self.edit_marks_count = 0
+            return
+        colors = self._theme.colors
+        for depth, (name, parent, key) in enumerate(marks.forks):
+            row = -1 if key is None else self._nav.row_of_key(key)
+            if row is None:
+                continue
+            x = lay.x_of_row(row)
+            if row >= 0 and row + 1 < len(lay):  # between the fork point and the next event
+                x = (x + lay.x_of_row(row + 1)) / 2
+            line = pg.InfiniteLine(
+                pos=x,
+                angle=90,
+                movable=False,
+                pen=pg.mkPen(colors.link, width=2, style=Qt.PenStyle.DashDotLine),
+                label=f"⑂ {name} forks from {parent}",
+                labelOpts={
+                    "position": 0.93 - 0.1 * depth,
+                    "color": colors.link,
+                    "fill": colors.base,
+                },
+            )
+            line.setToolTip(f"{name} shares everything up to here with {parent}")
+            line.setZValue(40)
+            self.plot.addItem(line, ignoreBounds=True)
+            self._fork_lines.append(line)
+        rows = self._nav.rows
+        spots: list[dict[str, Any]] = []
+        styles = {
+            "dropped": ("x", "#d62728"),
+            "edited": ("d", "#1f77b4"),
+            "inserted": ("t1", "#2ca02c"),
+            "moved": ("s", "#9467bd"),
+        }
+        dropped_rows = np.flatnonzero(rows.dropped).tolist()
+        by_kind: dict[str, list[int]] = {"dropped": dropped_rows}
+        for kind in ("edited", "inserted", "moved"):
+            found = (self._nav.row_of_key(k) for k in getattr(marks, kind))
+            by_kind[kind] = [r for r in found if r is not None]
+        for kind, found in by_kind.items():
+            symbol, color = styles[kind]
+            for r in found:
+                spots.append(
+                    {
+                        "pos": (float(lay.x[r]), float(lay.lane[r]) - 0.44),
+                        "symbol": symbol,
+                        "brush": pg.mkBrush(color),
+                        "pen": pg.mkPen(color),
+                        "size": 9,
+                        "data": (kind, r),
+                    }
+                )
+        self.edit_marks.setData(spots)
+        self.edit_marks_count = len(spots)
 
     def fit(self) -> None:
         lay = self.lay
@@ -402,6 +475,11 @@ class TimelineWidget(QWidget):
     @guarded("Timeline")
     def _on_clicked(self, event: Any) -> None:
         lay = self.lay
+        if lay is not None and event.button() == Qt.MouseButton.RightButton:
+            if self.viewbox.sceneBoundingRect().contains(event.scenePos()):
+                x = self.viewbox.mapSceneToView(event.scenePos()).x()
+                self.menuRequested.emit(lay.row_near(x), event.screenPos().toPoint())
+            return
         if lay is None or event.button() != Qt.MouseButton.LeftButton or event.double():
             return
         if not self.viewbox.sceneBoundingRect().contains(event.scenePos()):

@@ -1,0 +1,128 @@
+"""Benchmark of the window on an imported 1,000,000-event log (run on demand, not by pytest).
+
+    .venv/bin/python tests/benchmarks/bench_foundation.py        # imports the log once
+    .venv/bin/python tests/benchmarks/bench_window.py [EVENTS]
+
+Opens the workspace that bench_foundation.py imported (so it measures the window on a real
+SQLite-backed log, as a user reopening a log would get it), then times: launch to a usable
+window (process start, imports included, to the first painted frame with the state at the
+end), a step (F10) until the state tree has repainted, timeline zoom/pan frames, a page of
+table scrolling, and the peak RSS of the process. Offscreen; each figure is printed next to
+a baseline from the same run (an empty QMainWindow shown and painted).
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402
+
+from app import gui as app_gui  # noqa: E402
+from app.session import open_session  # noqa: E402
+from views.main_window import MainWindow  # noqa: E402
+from views.theme import Theme  # noqa: E402
+
+
+def _ms(samples: list[float]) -> str:
+    return f"median {statistics.median(samples) * 1e3:.1f} ms, max {max(samples) * 1e3:.1f} ms"
+
+
+def main(n: int) -> None:
+    bench = Path(tempfile.gettempdir()) / "rewind-bench"
+    log, ws = bench / f"shop-{n}.jsonl", bench / f"ws-{n}.sqlite"
+    if not ws.exists():
+        sys.exit(f"no imported workspace {ws}: run bench_foundation.py --events {n} first")
+    app = app_gui.make_application([])
+    tmp = tempfile.mkdtemp()
+    settings = QSettings(os.path.join(tmp, "bench.ini"), QSettings.Format.IniFormat)
+
+    t = time.perf_counter()
+    empty = QMainWindow()
+    empty.resize(1500, 940)
+    empty.show()
+    app.processEvents()
+    empty.repaint()
+    baseline = time.perf_counter() - t
+    empty.close()
+
+    session = open_session(log, workspace=str(ws))
+    w = MainWindow(opener=lambda p, progress: session, settings=settings, theme=Theme("light"))
+    w.resize(1500, 940)
+    w.show()
+    w.set_session(session)
+    w.navigator.go_to(len(session.log) - 1)
+    app.processEvents()
+    w.repaint()
+    ready = time.perf_counter() - T0
+    print(
+        f"launch to a usable window at the end of the log: {ready:.2f} s "
+        f"(process start, imports, reopen, first paint; goal < 1.5 s); "
+        f"an empty QMainWindow shown and painted: {baseline * 1e3:.0f} ms"
+    )
+    w.navigator.go_to(n // 2)
+    app.processEvents()
+
+    w.activateWindow()
+    w.table.setFocus()
+    app.processEvents()
+    steps = []
+    for _ in range(40):
+        t = time.perf_counter()
+        QTest.keyClick(w.table, Qt.Key.Key_F10)
+        w.inspector.tree.viewport().repaint()
+        w.table.viewport().repaint()
+        steps.append(time.perf_counter() - t)
+    print(f"step (F10 -> table, cursor, state tree repainted): {_ms(steps)}")
+
+    tl = w.timeline
+    frames = []
+    for i in range(30):
+        t = time.perf_counter()
+        if i < 10:
+            tl.zoom(0.7)
+        elif i < 20:
+            tl.pan(0.1)
+        else:
+            tl.zoom(1.4)
+        tl._draw_marks()
+        tl.plot.viewport().repaint()
+        frames.append(time.perf_counter() - t)
+    tl.fit()
+    t = time.perf_counter()
+    tl._draw_marks()
+    tl.plot.viewport().repaint()
+    full = time.perf_counter() - t
+    print(f"timeline zoom/pan frame: {_ms(frames)}; whole log in view: {full * 1e3:.1f} ms")
+
+    pages = []
+    bar = w.table.verticalScrollBar()
+    for _ in range(30):
+        t = time.perf_counter()
+        bar.setValue(bar.value() + bar.pageStep())
+        w.table.viewport().repaint()
+        pages.append(time.perf_counter() - t)
+    print(f"table page scroll: {_ms(pages)}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS {rss:.0f} MB (goal < 500 MB)")
+    w.close()
+    QApplication.processEvents()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
