@@ -120,21 +120,36 @@ def missing_system_libraries(needs: list[str]) -> list[str]:
             out = subprocess.run(["ldd", str(target)], capture_output=True, text=True).stdout
         except OSError:  # no ldd: let Qt speak for itself
             return []
-        missing.update(re.findall(r"^\s*(\S+) => not found", out, re.MULTILINE))
+        missing.update(not_found(out))
     return sorted(missing)
+
+
+def not_found(ldd_output: str) -> list[str]:
+    """Library names ``ldd`` could not resolve."""
+    return re.findall(r"^\s*(\S+) => not found", ldd_output, re.MULTILINE)
+
+
+def install_advice(missing: list[str]) -> list[str]:
+    """What to tell the user: the exact apt-get line, and libraries we know no package for."""
+    packages = sorted({DEBIAN_PACKAGES[lib] for lib in missing if lib in DEBIAN_PACKAGES})
+    unknown = [lib for lib in missing if lib not in DEBIAN_PACKAGES]
+    lines = []
+    if packages:
+        lines.append(
+            f"on Debian/Ubuntu install them with: sudo apt-get install -y {' '.join(packages)}"
+        )
+    if unknown:
+        lines.append(f"(no package known for {', '.join(unknown)}: install what provides it)")
+    return lines
 
 
 def check_qt(needs: list[str], purpose: str) -> bool:
     missing = missing_system_libraries(needs)
     if not missing:
         return True
-    packages = sorted({DEBIAN_PACKAGES.get(lib, "?") for lib in missing} - {"?"})
-    unknown = [lib for lib in missing if lib not in DEBIAN_PACKAGES]
     say(f"Qt cannot {purpose}: these system libraries are missing: {', '.join(missing)}")
-    if packages:
-        say(f"on Debian/Ubuntu install them with: sudo apt-get install -y {' '.join(packages)}")
-    if unknown:
-        say(f"(no package known for {', '.join(unknown)}: install what provides it)")
+    for line in install_advice(missing):
+        say(line)
     return False
 
 

@@ -101,6 +101,28 @@ class EventDetail(QWidget):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.tree, "Tree")
         self.tabs.addTab(self.json, "JSON")
+        self.original_json = QPlainTextEdit()
+        self.original_json.setObjectName("detailOriginal")
+        self.edited_json = QPlainTextEdit()
+        self.edited_json.setObjectName("detailEdited")
+        versions = QSplitter(Qt.Orientation.Horizontal)
+        for title, view in (("Original (the log)", self.original_json),
+                            ("This branch", self.edited_json)):  # fmt: skip
+            view.setReadOnly(True)
+            view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+            view.setFont(mono)
+            pane = QWidget()
+            pbox = QVBoxLayout(pane)
+            pbox.setContentsMargins(0, 0, 0, 0)
+            pbox.setSpacing(1)
+            pbox.addWidget(QLabel(title))
+            pbox.addWidget(view, 1)
+            versions.addWidget(pane)
+        self.versions_tab = self.tabs.addTab(versions, "Original ⇄ edited")
+        self.tabs.setTabEnabled(self.versions_tab, False)
+        self.tabs.setTabToolTip(
+            self.versions_tab, "The log's version beside this branch's (edited events only)"
+        )
 
         top = QWidget()
         top_box = QVBoxLayout(top)
@@ -139,11 +161,19 @@ class EventDetail(QWidget):
             self.causation.set_link("", self._theme.colors.muted.name(), False, "")
             self.tree_model.set_value({})
             self.json.setPlainText("")
+            self._show_versions(None, None)
             return
         dropped = row >= 0 and bool(self._nav.rows.dropped[row])
-        self.heading.setText(
-            f"{format_key(ev.key)}  {ev.type}" + ("  (dropped in this branch)" if dropped else "")
-        )
+        marks = self._nav.rows.marks
+        kinds = [] if marks is None or row < 0 else marks.kinds(ev.key)
+        if dropped and "dropped" not in kinds:
+            kinds.insert(0, "dropped")
+        note = f"  ({', '.join(kinds)} in {self._nav.branch})" if kinds else ""
+        self.heading.setText(f"{format_key(ev.key)}  {ev.type}{note}")
+        original = None
+        if "edited" in kinds and self._nav.engine is not None:
+            original = self._nav.engine.original_event(self._nav.branch, row)
+        self._show_versions(original, ev if original is not None else None)
         self.fields["Event id"].setText(ev.event_id)
         version = "" if ev.version is None else f"  v{ev.version}"
         schema = "" if ev.schema_version is None else f"  schema {ev.schema_version}"
@@ -167,6 +197,18 @@ class EventDetail(QWidget):
         for r in range(self.tree_model.rowCount()):
             self.tree.expand(self.tree_model.index(r, 0))
         self.json.setPlainText(pretty_json(ev.to_json()))
+
+    def _show_versions(self, original: Event | None, edited: Event | None) -> None:
+        """The log's version beside the branch's, for an edited event."""
+        self.tabs.setTabEnabled(self.versions_tab, original is not None)
+        if original is None or edited is None:
+            self.original_json.setPlainText("")
+            self.edited_json.setPlainText("")
+            if self.tabs.currentIndex() == self.versions_tab:
+                self.tabs.setCurrentIndex(0)
+            return
+        self.original_json.setPlainText(pretty_json(original.to_json()))
+        self.edited_json.setPlainText(pretty_json(edited.to_json()))
 
     def _set_link(self, button: LinkButton, value: str, what: str) -> None:
         c = self._theme.colors
