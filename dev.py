@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -87,11 +88,12 @@ def ensure_venv() -> None:
                 "On Debian/Ubuntu install the venv module: sudo apt-get install python3-venv"
             )
     say("installing the pinned dependencies of pyproject.toml (first use; a few minutes)")
-    pip = [str(PY), "-m", "pip", "--disable-pip-version-check"]
-    steps = [[*pip, "install", "--quiet", "-e", f"{ROOT}[dev]"]]
-    for step in steps:
-        if subprocess.call(step, cwd=ROOT) != 0:
-            sys.exit("[rewind] installing the dependencies failed; see pip's message above.")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    pip = [str(PY), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    # The dependencies only: the code runs from this folder, never from a stale installed copy.
+    if subprocess.call([*pip, "install", *requirements], cwd=ROOT) != 0:
+        sys.exit("[rewind] installing the dependencies failed; see pip's message above.")
     STAMP.write_text(wanted + "\n")
 
 

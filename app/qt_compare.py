@@ -44,10 +44,10 @@ class CompareTreeModel(StateTreeModel):
     COLUMNS = ("Key", "Value", "Other side")
 
     def __init__(self, side: str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
         self.side = side
         """"A" (left: its changes are B's, reversed) or "B"."""
         self._only = True
+        super().__init__(parent)
 
     @property
     def only_differences(self) -> bool:

@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -38,15 +38,21 @@ from PySide6.QtWidgets import (
 )
 
 from app import gui as app_gui
-from app.controller import Navigator, Player
+from app.controller import MAIN, Navigator, Player
+from app.qt_branches import BranchController
+from app.qt_engine import EngineQueue
 from app.qt_errors import error_reporter, guarded
 from app.qt_models import format_time
 from app.session import Session
 from app.workers import Job, JobSlot
 from models.event import format_key
 from models.problems import InputError, Problem
+from views.branch_actions import BranchActions
+from views.branch_panel import BranchPanel
+from views.compare_view import CompareView
 from views.event_detail import EventDetail
 from views.event_table import EventTableView
+from views.metric_chart import MetricChart
 from views.panels import GoToDialog, ImportReport, MessageBar
 from views.state_inspector import StateInspector
 from views.theme import Theme, app_icon
@@ -95,6 +101,8 @@ class MainWindow(QMainWindow):
         self.player = Player(self.navigator, self)
         self.player.on_error = lambda exc: error_reporter().report(exc, "Playback")
         self.jobs = JobSlot(self)
+        self.engine_queue = EngineQueue(self.navigator, self)
+        self.branch_ctl = BranchController(self.navigator, self.engine_queue, self)
         self.session: Session | None = None
         self._importing: Path | None = None
 
@@ -103,6 +111,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self.branch_actions = BranchActions(self)
+        self.branch_actions.install_menus()
+        self.branch_actions.install_toolbar()
         self._build_status()
         self._connect()
         self.theme.apply()
@@ -126,6 +137,7 @@ class MainWindow(QMainWindow):
             "Open a log (Ctrl+O), drop a file on this window, or start with the demo shop."
         )
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        text.setWordWrap(True)  # a narrow window must still fit the side docks
         self.open_button = QPushButton("Open a log…")
         self.demo_button = QPushButton("Open the demo shop log")
         self.demo_button.setVisible(self.demo_log is not None)
@@ -178,8 +190,22 @@ class MainWindow(QMainWindow):
         self.detail_dock = self._dock("Event", "detailDock", self.detail, right)
         self.report_dock = self._dock("Import report", "reportDock", self.report, bottom)
         self.report_dock.hide()
-        # The right-hand docks run down to the bottom: the report sits under the table only.
+        self.branch_panel = BranchPanel(self.branch_ctl, self.theme)
+        self.compare = CompareView(self.navigator, self.engine_queue, self.branch_ctl, self.theme)
+        self.chart = MetricChart(self.navigator, self.engine_queue, self.branch_ctl, self.theme)
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
+        self.branch_dock = self._dock("Branches", "branchDock", self.branch_panel, left)
+        self.compare_dock = self._dock("Compare", "compareDock", self.compare, bottom)
+        self.chart_dock = self._dock("Metric chart", "chartDock", self.chart, bottom)
+        self.tabifyDockWidget(self.compare_dock, self.chart_dock)
+        self.compare_dock.hide()
+        self.chart_dock.hide()
+        self.compare_dock.visibilityChanged.connect(self.compare.set_active)
+        self.chart_dock.visibilityChanged.connect(self.chart.set_active)
+        # The side docks run down to the bottom: the report, compare view and chart sit
+        # under the table only.
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._sized = False
 
     def _action(
@@ -261,7 +287,15 @@ class MainWindow(QMainWindow):
 
         view = bar.addMenu("&View")
         self.view_menu = view
-        for dock in (self.timeline_dock, self.state_dock, self.detail_dock, self.report_dock):
+        for dock in (
+            self.timeline_dock,
+            self.state_dock,
+            self.detail_dock,
+            self.report_dock,
+            self.branch_dock,
+            self.compare_dock,
+            self.chart_dock,
+        ):
             view.addAction(dock.toggleViewAction())
         view.addSeparator()
         theme_menu = view.addMenu("&Theme")
@@ -326,7 +360,26 @@ class MainWindow(QMainWindow):
         self.cancel_button.setToolTip("Cancel the import; the open log stays open")
         self.cancel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.cancel_button.clicked.connect(self.cancel_import)
+        self.engine_label = QLabel()
+        self.engine_label.setObjectName("engineLabel")
+        self.engine_progress = QProgressBar()
+        self.engine_progress.setObjectName("engineProgress")
+        self.engine_progress.setMaximumWidth(160)
+        self.engine_progress.setRange(0, 0)
+        self.engine_cancel = QToolButton()
+        self.engine_cancel.setObjectName("engineCancel")
+        self.engine_cancel.setText("Cancel")
+        self.engine_cancel.setToolTip("Stop the replay or comparison (edits already made stay)")
+        self.engine_cancel.clicked.connect(lambda: self.engine_queue.cancel())
+        self._engine_timer = QTimer(self)
+        self._engine_timer.setSingleShot(True)
+        self._engine_timer.setInterval(300)  # short work never flashes a progress bar
+        self._engine_timer.timeout.connect(self._show_engine_widgets)
         sb.addWidget(self.position_label, 1)
+        sb.addPermanentWidget(self.engine_label)
+        sb.addPermanentWidget(self.engine_progress)
+        sb.addPermanentWidget(self.engine_cancel)
+        self._hide_engine_widgets()
         sb.addPermanentWidget(self.import_label)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
@@ -345,6 +398,11 @@ class MainWindow(QMainWindow):
         self.theme.changed.connect(self._on_theme)
         self.jobs.changed.connect(lambda: self._show_import_widgets(self.jobs.current is not None))
         error_reporter().reported.connect(self.show_error)
+        self.engine_queue.busyChanged.connect(self._on_engine_busy)
+        self.engine_queue.progress.connect(self._on_engine_progress)
+        for source in (self.branch_ctl, self.compare, self.chart):
+            source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        nav.sessionChanged.connect(self._remember_branch)
 
     # --- settings -----------------------------------------------------------------------
 
@@ -387,6 +445,7 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def _default_dock_sizes(self) -> None:
+        self.resizeDocks([self.branch_dock], [330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [300], Qt.Orientation.Vertical)
         self.resizeDocks([self.state_dock], [560], Qt.Orientation.Horizontal)
         self.resizeDocks([self.state_dock, self.detail_dock], [520, 380], Qt.Orientation.Vertical)
@@ -405,6 +464,13 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.state_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.detail_dock)
         self.splitDockWidget(self.state_dock, self.detail_dock, Qt.Orientation.Vertical)
+        self.branch_dock.setFloating(False)
+        self.branch_dock.show()
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.branch_dock)
+        for dock in (self.compare_dock, self.chart_dock):
+            dock.setFloating(False)
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.tabifyDockWidget(self.compare_dock, self.chart_dock)
         self._default_dock_sizes()
 
     def set_theme(self, mode: str) -> None:
@@ -567,15 +633,59 @@ class MainWindow(QMainWindow):
         self.report_dock.raise_()
 
     def set_session(self, session: Session | None) -> None:
+        self.engine_queue.shutdown()  # the old log's worker stops before it is closed
         old, self.session = self.session, session
         self.player.pause()
-        self.navigator.set_session(session)
+        self.navigator.set_session(session, self._last_branch(session))
         if old is not None and old is not session:
             _close_session(old)
         self.stack.setCurrentWidget(self.table if session is not None else self.welcome)
         self.setWindowTitle(f"Rewind — {session.name}" if session else "Rewind")
         self.message_bar.hide()
         self.sessionOpened.emit(session)
+
+    # --- branches ---------------------------------------------------------------------------
+
+    def _branch_setting(self, session: Session | None) -> str:
+        name = str(session.path) if session is not None and session.path else ""
+        return "branches/last/" + name.replace("/", "|").replace("\\", "|")
+
+    def _last_branch(self, session: Session | None) -> str:
+        """The branch this log was on when the window last showed it (main by default)."""
+        if session is None or session.path is None:
+            return MAIN
+        name = str(self.settings.value(self._branch_setting(session), MAIN))
+        return name if name in session.engine.branches() else MAIN
+
+    def _remember_branch(self) -> None:
+        s = self.session
+        if s is not None and s.path is not None and self.navigator.session is s:
+            self.settings.setValue(self._branch_setting(s), self.navigator.branch)
+
+    def _on_engine_busy(self, busy: bool) -> None:
+        if busy:
+            self._engine_timer.start()
+        else:
+            self._engine_timer.stop()
+            self._hide_engine_widgets()
+
+    def _show_engine_widgets(self) -> None:
+        if self.engine_queue.busy:
+            self.engine_label.setText(f"{self.engine_queue.running_label or 'Working'}…")
+            for w in (self.engine_label, self.engine_progress, self.engine_cancel):
+                w.setVisible(True)
+
+    def _hide_engine_widgets(self) -> None:
+        for w in (self.engine_label, self.engine_progress, self.engine_cancel):
+            w.setVisible(False)
+
+    def _on_engine_progress(self, label: str, done: int, total: int) -> None:
+        self.engine_label.setText(f"{label}…")
+        if total > 0:
+            self.engine_progress.setRange(0, 1000)
+            self.engine_progress.setValue(int(1000 * min(done, total) / total))
+        else:
+            self.engine_progress.setRange(0, 0)
 
     # --- drag and drop --------------------------------------------------------------------
 
@@ -609,6 +719,9 @@ class MainWindow(QMainWindow):
             "Space play / pause · Ctrl+G go to · Alt+Left / Alt+Right back / forward",
             "Timeline: wheel or +/- zoom, drag or arrows pan, 0 fit, drag the cursor to move",
             "State tree: Ctrl+C copy value, Ctrl+Shift+C copy path",
+            "Branches: Ctrl+B fork here · Del drop/restore · Ctrl+E edit · Ctrl+I insert after",
+            "Alt+Up / Alt+Down move · Ctrl+Z undo · Ctrl+Shift+Z redo · Ctrl+D compare · "
+            "Ctrl+M metric chart · drag a row in the table to move its event",
         ]
         self.message_bar.show_message("\n".join(lines), "info")
 
@@ -659,6 +772,7 @@ class MainWindow(QMainWindow):
         self.player.pause()
         self.save_settings()
         self.jobs.shutdown()
+        self.engine_queue.shutdown()
         with contextlib.suppress(RuntimeError, TypeError):
             error_reporter().reported.disconnect(self.show_error)
         old, self.session = self.session, None
