@@ -255,7 +255,8 @@ class EventTableModel(QAbstractTableModel):
         stop = min(start + self.CHUNK, self._nav.count)
         session = self._nav.session
         assert session is not None
-        if self._nav.rows.identity:
+        rows = self._nav.rows
+        if rows.identity and (rows.marks is None or not rows.marks.edited):
             return session.log.events(start, stop)
         engine, branch = session.engine, self._nav.branch
         return [engine.event_at(branch, r) for r in range(start, stop)]
@@ -282,7 +283,11 @@ class EventTableModel(QAbstractTableModel):
         rows = self._nav.rows
         sc, tc = int(rows.stream_codes[row]), int(rows.type_codes[row])
         cols = self._nav.columns
-        if sc < 0 or tc < 0:
+        if (
+            sc < 0
+            or tc < 0
+            or (rows.marks is not None and int(rows.keys[row]) in rows.marks.edited)
+        ):
             ev = self.event_at(row)
             return ev.stream, ev.type
         return cols.stream_names[sc], cols.type_names[tc]

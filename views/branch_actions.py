@@ -173,7 +173,7 @@ class BranchActions(QObject):
             "&Fork here…", self.fork_here, "Ctrl+B", "fork", "Fork a branch at the selected event"
         )
         self.drop = a(
-            "&Drop / restore",
+            "&Drop",
             self.toggle_drop,
             QKeySequence.StandardKey.Delete,
             "",
@@ -284,6 +284,7 @@ class BranchActions(QObject):
         window.navigator.sessionChanged.connect(self.update)
         window.navigator.positionChanged.connect(lambda _r: self.update())
         window.navigator.busyChanged.connect(lambda _b: self.update())
+        window.table.selectionModel().currentChanged.connect(lambda *_: self.update())
 
     def _action(
         self,
@@ -343,7 +344,9 @@ class BranchActions(QObject):
     def update(self) -> None:
         w = self.w
         nav = w.navigator
-        has = w.session is not None and not nav.busy
+        # Not disabled while the worker runs: commands queue behind it (Ctrl+Z pressed twice
+        # undoes twice).
+        has = w.session is not None
         editable = has and nav.branch != MAIN and nav.count > 0
         row = w.table.target_row() if has else -1
         on_event = editable and 0 <= row < nav.count
@@ -358,9 +361,8 @@ class BranchActions(QObject):
         self.chart.setEnabled(has)
         self.export_branch.setEnabled(has)
         self.export_compensation.setEnabled(has and nav.branch != MAIN)
-        if on_event:
-            dropped = bool(nav.rows.dropped[row])
-            self.drop.setText("&Restore" if dropped else "&Drop")
+        dropped = 0 <= row < nav.count and bool(nav.rows.dropped[row])
+        self.drop.setText("&Restore" if dropped else "&Drop")
         tip = "main is the log itself: fork a branch to change events (Ctrl+B)"
         for action in self.edit_actions:
             action.setStatusTip(tip if nav.branch == MAIN else action.toolTip())

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSplitter,
     QToolBar,
+    QToolButton,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -200,8 +201,12 @@ class BranchPanel(QWidget):
 
         self.history_title = QLabel()
         self.history_title.setObjectName("historyTitle")
-        self.undo_button = QToolBar()
-        self.undo_button.setIconSize(QSize(16, 16))
+        self.undo_button = QToolButton()
+        self.undo_button.setObjectName("historyUndo")
+        self.undo_button.setAutoRaise(True)
+        self.redo_button = QToolButton()
+        self.redo_button.setObjectName("historyRedo")
+        self.redo_button.setAutoRaise(True)
         self.history = QListView()
         self.history.setObjectName("historyList")
         self.history.setModel(self.history_model)
@@ -226,6 +231,7 @@ class BranchPanel(QWidget):
         hrow = QHBoxLayout()
         hrow.addWidget(self.history_title, 1)
         hrow.addWidget(self.undo_button)
+        hrow.addWidget(self.redo_button)
         bbox.addLayout(hrow)
         bbox.addWidget(self.history, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
@@ -242,8 +248,8 @@ class BranchPanel(QWidget):
 
     def set_undo_actions(self, undo: QAction, redo: QAction) -> None:
         """The window's Undo / Redo (Ctrl+Z / Ctrl+Shift+Z), shown above the history."""
-        self.undo_button.addAction(undo)
-        self.undo_button.addAction(redo)
+        self.undo_button.setDefaultAction(undo)
+        self.redo_button.setDefaultAction(redo)
 
     def _apply_theme(self) -> None:
         t = self._theme
@@ -286,6 +292,7 @@ class BranchPanel(QWidget):
 
     def _after_reset(self) -> None:
         self.tree.expandAll()
+        self.tree.resizeColumnToContents(0)
         index = self.model.index_of(self.ctl.nav.branch)
         if index.isValid():
             self.tree.setCurrentIndex(index)

@@ -118,7 +118,8 @@ class EventTableView(QTableView):
     # --- moving events by dragging their rows ------------------------------------------------
 
     def _accepts(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
-        return event.source() is self and event.mimeData().hasFormat(ROW_MIME)
+        """Only rows of this table (a private mime type), and only in a branch."""
+        return self._nav.branch != "main" and event.mimeData().hasFormat(ROW_MIME)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._accepts(event):

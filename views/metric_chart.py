@@ -283,6 +283,8 @@ class MetricChart(QWidget):
         self._fill_words()
         if self._nav.session is None:
             self.series = {}
+            self.divergences = {}
+            self.metric = None
             self._draw()
             return
         self.schedule()
@@ -359,7 +361,7 @@ class MetricChart(QWidget):
         names = list(self.series)
         for name, x in self.divergences.items():
             key = self._key_label(names[0], int(x))
-            parts.append(f"{name} parts from {names[0]} after {key}")
+            parts.append(f"{names[0]} and {name} part after {key}")
         if len(names) > 1 and not self.divergences:
             parts.append("the lines never part")
         bad = sum(s.non_numeric for s in self.series.values())
@@ -392,8 +394,9 @@ class MetricChart(QWidget):
         for i, (name, s) in enumerate(self.series.items()):
             xs, ys = step_xy(s)
             color = c.series_color(i)
-            pen = pg.mkPen(color, width=2.5 if i == 0 else 2)
+            pen = pg.mkPen(color, width=3 if i == 0 else 2)
             line = item.plot(xs, ys, pen=pen, name=name, connect="finite")
+            line.setZValue(10 if i == 0 else 5)  # the current branch on top where they agree
             self._lines.append(line)
         names = list(self.series)
         for i, (name, x) in enumerate(self.divergences.items(), 1):
@@ -403,7 +406,7 @@ class MetricChart(QWidget):
                 angle=90,
                 movable=False,
                 pen=pg.mkPen(color, width=1, style=Qt.PenStyle.DashLine),
-                label=f"{name} parts here ({self._key_label(names[0], int(x))})",
+                label=f"{name} parts here, after {self._key_label(names[0], int(x))}",
                 labelOpts={"position": 0.95 - 0.08 * (i - 1), "color": color, "fill": c.base},
             )
             self.plot.addItem(mark, ignoreBounds=True)
@@ -418,7 +421,7 @@ class MetricChart(QWidget):
                 self._marks.append(dots)
         self.cursor_line.setValue(self._nav.row)
         if self.series:
-            item.enableAutoRange()
+            item.getViewBox().autoRange(padding=0.04)  # now, not at the next paint
 
     def _on_position(self, row: int) -> None:
         self.cursor_line.setValue(row)

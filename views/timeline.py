@@ -303,7 +303,7 @@ class TimelineWidget(QWidget):
                 angle=90,
                 movable=False,
                 pen=pg.mkPen(colors.link, width=2, style=Qt.PenStyle.DashDotLine),
-                label=f"⑂ {name} forks from {parent}",
+                label=f"{name} forks from {parent} ▸",
                 labelOpts={
                     "position": 0.93 - 0.1 * depth,
                     "color": colors.link,
