@@ -19,9 +19,10 @@ import orjson
 from app.errors import UsageError
 from app.history import EditGroup, redo_count, steps_to, undo_count
 from app.history import history as edit_history
+from models.decode import make_data_decoder, make_decoder
 from models.edits import Edit, EditKind
 from models.event import Event, EventKey, format_key, parse_key
-from models.importer import decode_record, run_import
+from models.importer import run_import
 from models.log import EventLog
 from models.mapping import FieldMapping
 from models.paths import default_workspace_for
@@ -591,27 +592,16 @@ def _remaps(stored: Any, overrides: dict[str, Any]) -> bool:
 
 
 def _decoder(source: Any) -> Callable[..., Event]:
-    mapping = FieldMapping.from_json(source.mapping)
-
-    def decode(
-        raw: bytes,
-        pos: int,
-        event_id: str,
-        stream: str,
-        type_: str,
-        version: int | None,
-        recorded_us: int | None,
-        processed_us: int | None,
-    ) -> Event:
-        return decode_record(
-            raw, mapping, pos, pos, event_id, stream, type_, version, recorded_us, processed_us
-        )
-
-    return decode
+    return make_decoder(FieldMapping.from_json(source.mapping))
 
 
 def _load(ws: Workspace, source: Any, log_path: Path, change: str) -> Session:
-    log = WorkspaceLog(ws, source.id, _decoder(source))
+    log = WorkspaceLog(
+        ws,
+        source.id,
+        _decoder(source),
+        data_decode=make_data_decoder(FieldMapping.from_json(source.mapping)),
+    )
     engine = Engine(log, GenericProjection())
     session = Session(
         name=log_path.name,

@@ -14,16 +14,18 @@ import itertools
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from models.event import Event
-from models.log import NA, Columns, Int64Array
+from models.log import NA, Columns, Int64Array, Payload
 from models.workspace import ChunkIndex, Workspace
 from models.workspace_records import Source, WorkspaceError
+
+_T = TypeVar("_T")
 
 DEFAULT_CACHE_CHUNKS = 8
 DEFAULT_BATCH_CHUNKS = 32
@@ -70,6 +72,7 @@ class WorkspaceLog:
         source_id: int,
         decode: RecordDecoder,
         *,
+        data_decode: Callable[[bytes], Any] | None = None,
         cache_chunks: int = DEFAULT_CACHE_CHUNKS,
         batch_chunks: int = DEFAULT_BATCH_CHUNKS,
     ) -> None:
@@ -77,6 +80,7 @@ class WorkspaceLog:
             raise ValueError("cache_chunks and batch_chunks must be at least 1")
         self._ws = workspace
         self._decode = decode
+        self._data_decode = data_decode
         self.source: Source
         self.source, self._columns, self._index = workspace.log_state(source_id)
         self._stream_names = _name_array(self._columns.stream_names)
@@ -149,9 +153,34 @@ class WorkspaceLog:
 
     def iter_events(self, start: int = 0, stop: int | None = None) -> Iterator[Event]:
         # One map object per chunk, chained in C: no Python frame per event.
-        return itertools.chain.from_iterable(self._chunk_maps(start, stop))
+        return itertools.chain.from_iterable(self._chunk_maps(start, stop, self._decode_range))
 
-    def _chunk_maps(self, start: int, stop: int | None) -> Iterator[Iterator[Event]]:
+    def iter_payloads(self, start: int = 0, stop: int | None = None) -> Iterator[Payload]:
+        """``(stream, type, version, data)`` per event, decoding only the payload (see
+        models.log.PayloadLog); without a ``data_decode`` it takes them from full events."""
+        if self._data_decode is None:
+            return ((e.stream, e.type, e.version, e.data) for e in self.iter_events(start, stop))
+        return itertools.chain.from_iterable(self._chunk_maps(start, stop, self._payload_range))
+
+    def _payload_range(
+        self, records: list[bytes], first: int, lo: int, hi: int
+    ) -> Iterator[Payload]:
+        assert self._data_decode is not None
+        cols = self._columns
+        return zip(
+            self._stream_names[cols.stream_codes[lo:hi]].tolist(),
+            self._type_names[cols.type_codes[lo:hi]].tolist(),
+            _optional(cols.versions[lo:hi]),
+            map(self._data_decode, records[lo - first : hi - first]),
+            strict=True,
+        )
+
+    def _chunk_maps(
+        self,
+        start: int,
+        stop: int | None,
+        decode_range: Callable[[list[bytes], int, int, int], Iterator[_T]],
+    ) -> Iterator[Iterator[_T]]:
         start = max(start, 0)
         stop = len(self) if stop is None else min(stop, len(self))
         if start >= stop:
@@ -173,7 +202,7 @@ class WorkspaceLog:
                 records = _records(codec, data)
                 if len(records) != count:
                     raise self._vanished()
-                yield self._decode_range(
+                yield decode_range(
                     records, first, max(start, first), min(stop, first + len(records))
                 )
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from models.event import Event
+from models.log import Payload
 from replay_engine.merge_patch import merge_patch, merge_patch_into
 
 Substate = dict[str, Any]
@@ -48,21 +49,26 @@ class GenericProjection:
                     self.initial_substate() if old is None else old, event
                 )
             return
+        self.fold_payloads(substates, ((e.stream, e.type, e.version, e.data) for e in events))
+
+    def fold_payloads(self, substates: dict[str, Substate], payloads: Iterable[Payload]) -> None:
+        """The same fold over ``(stream, type, version, data)`` tuples (models.log.PayloadLog):
+        the full replay's hot loop, which never builds an Event."""
+        if type(self).apply_substate is not GenericProjection.apply_substate:
+            raise TypeError("a subclass that changes apply_substate must fold events")
         get = substates.get
-        for event in events:
-            stream = event.stream
-            version = event.version
+        for stream, type_, version, patch in payloads:
             substate = get(stream)
             if substate is None:
                 substates[stream] = {
                     "version": 1 if version is None else version,
-                    "last_type": event.type,
-                    "data": merge_patch(None, event.data),
+                    "last_type": type_,
+                    "data": merge_patch(None, patch),
                 }
                 continue
             substate["version"] = substate["version"] + 1 if version is None else version
-            substate["last_type"] = event.type
-            data, patch = substate["data"], event.data
+            substate["last_type"] = type_
+            data = substate["data"]
             if type(data) is dict and type(patch) is dict:
                 merge_patch_into(data, patch)  # ``data`` came from merge_patch: ours to update
             else:

@@ -23,7 +23,7 @@ import gc
 import hashlib
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -32,7 +32,7 @@ from typing import Any, Final
 import numpy as np
 
 from models.event import Event, EventKey
-from models.log import EventLog, Int32Array, Int64Array
+from models.log import EventLog, Int32Array, Int64Array, Payload, PayloadLog
 from replay_engine.branches import Derivation
 from replay_engine.compare import Timeline, candidates
 from replay_engine.diff import Change, diff, equal
@@ -530,6 +530,9 @@ class KeyedReplayer:
         """The projection's own bulk fold; False if it raised (the caller then folds one
         event at a time, to report the failing event). Long keys get their snapshots later,
         on their first seek."""
+        fold_payloads = getattr(projection, "fold_payloads", None)
+        if fold_payloads is not None and isinstance(self.log, PayloadLog):
+            return self._fold_source_payloads(fold_payloads, states, total)
         fold = projection.fold_events
         stream = iter(self.log.iter_events())
         done = 0
@@ -537,6 +540,24 @@ class KeyedReplayer:
             assert isinstance(first, Event)
             try:  # runs are streamed, not listed: a list of 64k events costs a fifth more
                 fold(states, chain((first,), islice(stream, CHUNK - 1)))
+            except Exception:
+                return False
+            done = min(done + CHUNK, total)
+            self.tick(done, total)
+        return True
+
+    def _fold_source_payloads(
+        self,
+        fold: Callable[[dict[str, Any], Iterable[Payload]], None],
+        states: dict[str, Any],
+        total: int,
+    ) -> bool:
+        """Like the bulk fold, over bare payloads: no Event is built on the full replay."""
+        payloads = self.log.iter_payloads()  # type: ignore[attr-defined]
+        done = 0
+        while done < total:
+            try:
+                fold(states, islice(payloads, CHUNK))
             except Exception:
                 return False
             done = min(done + CHUNK, total)
