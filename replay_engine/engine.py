@@ -89,7 +89,7 @@ class Engine:
         progress: ProgressFn | None = None,
         keyed: bool | None = None,
         snapshot_every: int | None = None,
-        stream_snapshot_every: int = 64,
+        stream_snapshot_every: int = 16,
         cache_size: int = 100_000,
     ) -> None:
         if keyed is None:

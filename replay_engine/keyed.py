@@ -552,17 +552,58 @@ class KeyedReplayer:
         states: dict[str, Any],
         total: int,
     ) -> bool:
-        """Like the bulk fold, over bare payloads: no Event is built on the full replay."""
+        """Like the bulk fold, over bare payloads: no Event is built on the full replay.
+
+        It also takes the snapshots of long keys on the way (their substate after K, 2K, ...
+        of their events, copied out of the fold), so that no later seek has to fold a long
+        key from its start: that would read events scattered over the whole log.
+        """
         payloads = self.log.iter_payloads()  # type: ignore[attr-defined]
+        points, point_codes = self._snapshot_points()
+        names = self.table.names
+        snaps: dict[int, list[Any]] = {}
         done = 0
-        while done < total:
-            try:
+        try:
+            for at, code in zip(points.tolist(), point_codes.tolist(), strict=True):
+                while done < at + 1:
+                    step = min(CHUNK, at + 1 - done)
+                    fold(states, islice(payloads, step))
+                    done += step
+                    self.tick(done, total)
+                snaps.setdefault(code, []).append(_copy_json(states[names[code]]))
+            while done < total:
                 fold(states, islice(payloads, CHUNK))
-            except Exception:
-                return False
-            done = min(done + CHUNK, total)
-            self.tick(done, total)
+                done = min(done + CHUNK, total)
+                self.tick(done, total)
+        except Cancelled:
+            raise
+        except Exception:
+            return False
+        for code, found in snaps.items():
+            self._snaps[(SOURCE, code)] = found
         return True
+
+    def _snapshot_points(self) -> tuple[Int64Array, Int64Array]:
+        """Source positions after which a key of at least K events completes K, 2K, ...
+        of its events, in log order, with that key's code."""
+        codes = self.source_codes.astype(np.int64)
+        k = self.k
+        if codes.shape[0] == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        totals = np.bincount(codes)
+        long_codes = np.flatnonzero(totals >= k)
+        if long_codes.shape[0] == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        pos = np.flatnonzero(np.isin(codes, long_codes))
+        c = codes[pos]
+        order = np.argsort(c, kind="stable")
+        sorted_c = c[order]
+        starts = np.flatnonzero(np.r_[True, sorted_c[1:] != sorted_c[:-1]])
+        lengths = np.diff(np.r_[starts, sorted_c.shape[0]])
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.shape[0]) - np.repeat(starts, lengths)
+        chosen = (rank + 1) % k == 0
+        return pos[chosen], c[chosen]
 
     def _fold_source(
         self,
@@ -835,3 +876,14 @@ class KeyedState(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<KeyedState branch={self._label!r} row={self.row} keys={len(self)}>"
+
+
+def _copy_json(value: Any) -> Any:
+    """A deep copy of plain JSON values (dicts and lists), much faster than copy.deepcopy: the
+    bulk fold keeps updating the dicts it created, so a snapshot must not share them."""
+    t = type(value)
+    if t is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if t is list:
+        return [_copy_json(v) for v in value]
+    return value
