@@ -35,6 +35,8 @@ from replay_engine.engine import MAIN, Engine
 from replay_engine.generic import GenericProjection
 
 ProgressFn = Callable[[int, int], bool]
+STREAMS_SUFFIX = "#streams"
+"""Projection-name suffix of the persisted per-stream snapshots of long streams."""
 
 _GROUPS_META = "edit_groups:"
 """Workspace meta key prefix (+ branch id): the branch's edit batches as JSON."""
@@ -316,8 +318,10 @@ class Session:
         if self.import_info.get("snapshot_row") == row:
             return
         try:
+            name = self.engine.projection.name
+            self.workspace.save_snapshot(self.source_id, None, name, row, dict(state))
             self.workspace.save_snapshot(
-                self.source_id, None, self.engine.projection.name, row, dict(state)
+                self.source_id, None, f"{name}{STREAMS_SUFFIX}", row, self.engine.stream_snapshots()
             )
         except WorkspaceError:
             return  # a read-only or locked workspace: the state is still correct, just not kept
@@ -645,6 +649,9 @@ def _load(ws: Workspace, source: Any, log_path: Path, change: str) -> Session:
             continue
         session.branch_ids[b.name] = b.id
     snap = ws.load_snapshot(source.id, None, engine.projection.name)
-    if snap is not None and snap.row == len(log) - 1 and engine.seed_end_state(snap.state):
-        session.import_info["snapshot_row"] = snap.row
+    if snap is not None and snap.row == len(log) - 1:
+        streams = ws.load_snapshot(source.id, None, engine.projection.name + STREAMS_SUFFIX)
+        extra = streams.state if streams is not None and streams.row == snap.row else None
+        if engine.seed_end_state(snap.state, extra):
+            session.import_info["snapshot_row"] = snap.row
     return session

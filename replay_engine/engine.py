@@ -342,13 +342,26 @@ class Engine:
                 return self._keyed.end_state(b.current)
             return self._general_state(b, len(b.current) - 1)
 
-    def seed_end_state(self, state: Mapping[str, Any]) -> bool:
+    def seed_end_state(
+        self, state: Mapping[str, Any], stream_snapshots: Mapping[str, list[Any]] | None = None
+    ) -> bool:
         """Use a persisted end state of the log (``main`` without edits) instead of folding
         every event again: reopening a million-event workspace is then a load, not a replay.
-        Keyed projections only; False (nothing changed) when it does not fit this log."""
+        ``stream_snapshots`` (from :meth:`stream_snapshots`) spare the first seek into each
+        long stream a fold from its start. Keyed projections only; False (nothing changed)
+        when the state does not fit this log."""
         if self._keyed is None or not isinstance(state, Mapping):
             return False
-        return self._keyed.seed_source_end(dict(state))
+        if not self._keyed.seed_source_end(dict(state)):
+            return False
+        if stream_snapshots:
+            self._keyed.seed_source_snapshots(stream_snapshots)
+        return True
+
+    def stream_snapshots(self) -> dict[str, list[Any]]:
+        """Keyed projections: the per-stream snapshots of long streams over the log itself
+        (taken by the full replay), by stream, for persisting beside the end state."""
+        return {} if self._keyed is None else self._keyed.source_snapshots()
 
     def changes_at(self, branch: str, row: int) -> list[Change]:
         """What the event at ``row`` changed (none if it is dropped).

@@ -507,6 +507,28 @@ class KeyedReplayer:
         self._source_failed_codes = {self.table.codes[name] for name in failed}
         return states
 
+    def source_snapshots(self) -> dict[str, list[Any]]:
+        """The long keys' snapshots over the source sequence, by key name (to persist)."""
+        names = self.table.names
+        return {
+            names[code]: list(found)
+            for (token, code), found in self._snaps.items()
+            if token == SOURCE and found
+        }
+
+    def seed_source_snapshots(self, snaps: Mapping[str, list[Any]]) -> None:
+        """Persisted long-key snapshots (see :meth:`source_snapshots`); keys this log does
+        not know, or lists longer than the key's events allow, are ignored."""
+        codes = self.table.codes
+        codes_col = self.source_codes.astype(np.int64)
+        totals: Int64Array = np.bincount(codes_col) if len(codes_col) else np.zeros(0, np.int64)
+        for name, found in snaps.items():
+            code = codes.get(name)
+            if code is None or not isinstance(found, list) or code >= totals.shape[0]:
+                continue
+            if len(found) <= int(totals[code]) // self.k:
+                self._snaps.setdefault((SOURCE, code), found)
+
     def seed_source_end(self, states: dict[str, Any]) -> bool:
         """Take a persisted end state of the source instead of folding the log again.
 

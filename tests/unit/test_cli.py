@@ -340,3 +340,28 @@ def test_reopening_uses_the_persisted_end_state(shop, ws, capsys) -> None:
         assert dict(session.engine.end_state("main")) == first
     finally:
         session.close()
+
+
+def test_reopen_restores_long_stream_snapshots(tmp_path, capsys) -> None:
+    from app.session import open_session
+
+    log = tmp_path / "shop.jsonl"
+    generate(log, events=3000, seed=2)  # sku streams grow past K events
+    ws = str(tmp_path / "ws.sqlite")
+    run_json(capsys, "state", str(log), "--workspace", ws)
+    first = open_session(log, workspace=ws)
+    try:
+        snaps = first.engine.stream_snapshots()
+        assert snaps  # the reopened engine got them from the workspace
+        name, found = next(iter(snaps.items()))
+        rows = [i for i in range(len(first.log)) if first.engine.event_at("main", i).stream == name]
+        row = rows[len(found) * 16 - 1]  # the event completing the last snapshot
+        fresh = open_session(log, workspace=str(tmp_path / "other.sqlite"))
+        try:
+            assert first.engine.substate_at("main", row, name) == fresh.engine.substate_at(
+                "main", row, name
+            )
+        finally:
+            fresh.close()
+    finally:
+        first.close()
