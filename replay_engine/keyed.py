@@ -724,6 +724,19 @@ class KeyedReplayer:
     def materialize(self, d: Derivation, row: int) -> dict[str, Any]:
         if row == len(d) - 1:
             return dict(self.end_state(d))
+        fold = getattr(self.projection, "fold_payloads", None)
+        if d is self.source and fold is not None and isinstance(self.log, PayloadLog):
+            # the log itself: one sequential fold of its first rows beats folding every key
+            # from events scattered over the whole log
+            states: dict[str, Any] = {}
+            try:
+                with gc_paused():
+                    fold(states, self.log.iter_payloads(0, row + 1))
+                return states
+            except Cancelled:
+                raise
+            except Exception:
+                pass  # a projection error: the per-key path below names the failing event
         counts = self.counts_at(d, row)
         names = self.table.names
         return {
