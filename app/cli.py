@@ -138,6 +138,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", default="main", metavar="NAME")
     p.add_argument("--out", required=True, metavar="FILE")
     p.add_argument("--format", dest="out_format", choices=("jsonl", "cloudevents"), default="jsonl")
+    # --- issue 4 (merge back): a report of the edits, or compensating events instead --------
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write FILE.report.md and FILE.report.json: every dropped, edited, "
+        "inserted and moved event",
+    )
+    p.add_argument(
+        "--compensating",
+        action="store_true",
+        help="write the events that, appended to --base's log, bring it to the branch's state",
+    )
+    p.add_argument("--base", default="main", metavar="NAME", help="with --compensating")
+    p.add_argument(
+        "--correction-type", default="StateCorrected", metavar="TYPE", help="with --compensating"
+    )
 
     p = sub.add_parser("generate", help="write a generated shop log (for demos and benchmarks)")
     p.add_argument("out", metavar="FILE")
@@ -265,9 +281,42 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if session.path is not None and out.resolve() == session.path.resolve():
         raise UsageError("--out names the source log itself; Rewind never writes the source log")
+    if args.compensating or args.report:  # issue 4: merge back (app/compensate.py)
+        return _export_merge_back(args, session, out)
     count = export_branch(session, args.branch, out, args.out_format)
     msg = {"branch": args.branch, "events": count, "out": str(out), "format": args.out_format}
     print(_dump(msg) if args.json else f"wrote {count:,} events of {args.branch} to {out}")
+    return EXIT_OK
+
+
+def _export_merge_back(args: argparse.Namespace, session: Any, out: Path) -> int:
+    from app.compensate import (
+        compensating_events,
+        export_with_report,
+        report_path,
+        write_records,
+    )
+
+    if args.compensating:
+        comp = compensating_events(
+            session.engine, args.branch, base=args.base, event_type=args.correction_type
+        )
+        count = write_records(comp.records, out, args.out_format)
+        msg = {
+            "branch": args.branch,
+            "base": args.base,
+            "events": count,
+            "out": str(out),
+            "bookkeeping_only": comp.bookkeeping,
+            "unresolved": comp.unresolved,
+        }
+        lines = [f"wrote {count} compensating event(s) for {args.branch} to {out}"]
+        lines += [f"cannot be expressed: {u}" for u in comp.unresolved]
+        print(_dump(msg) if args.json else "\n".join(lines))
+        return EXIT_OK
+    report = export_with_report(session, args.branch, out, args.out_format)
+    msg = {**report.to_json(), "report": str(report_path(out))}
+    print(_dump(msg) if args.json else f"{report.counts_line()}; report in {report_path(out)}")
     return EXIT_OK
 
 

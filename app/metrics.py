@@ -200,6 +200,11 @@ def event_rows(engine: Any, branch: str, key: str) -> I64:
     return np.array(sorted(found), np.int64)
 
 
+_GAP: Final = 8
+"""Rows this close together are read with one ``log.events`` call (the few in between are
+decoded and skipped): a call costs far more than decoding a record."""
+
+
 def iter_events(engine: Any, branch: str, rows: I64) -> Iterator[tuple[int, Event]]:
     """The events at ``rows`` (ascending display rows) as the branch has them, reading runs
     of consecutive source positions with one ``log.events`` call each."""
@@ -211,13 +216,15 @@ def iter_events(engine: Any, branch: str, rows: I64) -> Iterator[tuple[int, Even
         chunk = rows[start : start + _CHUNK]
         ks = keys[chunk]
         plain = (ks >= 0) & ~np.isin(ks, list(special)) if special else ks >= 0
-        breaks = np.flatnonzero((np.diff(ks) != 1) | ~plain[:-1] | ~plain[1:]) + 1
+        step = np.diff(ks)
+        breaks = np.flatnonzero((step <= 0) | (step > _GAP) | ~plain[:-1] | ~plain[1:]) + 1
         bounds = [0, *breaks.tolist(), int(chunk.shape[0])]
         for lo, hi in itertools.pairwise(bounds):
             if plain[lo]:
                 first = int(ks[lo])
-                for offset, event in enumerate(log.events(first, first + hi - lo)):
-                    yield int(chunk[lo + offset]), event
+                events = log.events(first, int(ks[hi - 1]) + 1)
+                for i in range(lo, hi):
+                    yield int(chunk[i]), events[int(ks[i]) - first]
             else:
                 for i in range(lo, hi):
                     yield int(chunk[i]), engine.event_at(branch, int(chunk[i]))

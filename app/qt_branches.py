@@ -78,6 +78,8 @@ class BranchController(QObject):
     """A branch's sequence changed (an edit, undo or redo); its name."""
     message = Signal(str)
     """Something done, for the status bar."""
+    replayCancelled = Signal(str)
+    """The replay after an edit was cancelled (the edit stays); the branch's name."""
 
     def __init__(
         self, navigator: Navigator, queue: EngineQueue, parent: QObject | None = None
@@ -193,6 +195,7 @@ class BranchController(QObject):
                 "prime",
                 lambda _p: _prime(engine, branch, row),
                 label=f"Replaying {branch}",
+                cancelled=lambda: self.replayCancelled.emit(branch),
             )
         self.edited.emit(branch)
 

@@ -102,8 +102,9 @@ class EngineQueue(QObject):
             self._running[1].cancel()
 
     def shutdown(self, msecs: int = 5000) -> None:
-        """Cancel everything and wait for the worker (the window closes, a log is replaced)."""
-        self._pending = [r for r in self._pending if r.work is None]
+        """Drop what waits, cancel what runs and wait for the worker (the window closes, or
+        another log replaces this one: nothing queued for the old log may run on the new)."""
+        self._pending = []
         running = self._running
         if running is not None:
             running[1].cancel()
@@ -143,12 +144,12 @@ class EngineQueue(QObject):
             self._pumping = False
 
     def _start(self, req: _Request) -> None:
-        session = req.session
+        session: Any = req.session
         work = req.work
         assert work is not None
         if session is None or session is not self._nav.session:
             return  # the log it was for is gone
-        engine = session.engine
+        engine: Any = session.engine
 
         def run(progress: ProgressFn) -> Any:
             old = engine.progress

@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import gc
 import json
+import operator
 import os
+import zlib
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, Final, Protocol
 
@@ -58,6 +60,7 @@ import numpy.typing as npt
 import orjson
 
 from models.event import Event
+from models.import_worker import PartJob, PartProcess, PartResult, SpanBatch
 from models.log import NA, Columns
 from models.mapping import (
     DERIVED_ID_PREFIX,
@@ -97,6 +100,20 @@ SUB_BATCH: Final = 1024
 DUPLICATE_WINDOW: Final = 65_536
 """Recent records kept in memory to compare the bodies of duplicate ids; a duplicate of an
 older record is compared after the import by reading that record again."""
+
+PARALLEL_MIN_BYTES: Final = 32 << 20
+"""Plain JSON Lines files with at least this many bytes to read are parsed in two processes:
+below it, starting the helper (a fresh interpreter importing numpy, ~0.3 s) does not pay."""
+
+MAIN_SHARE: Final = 0.35
+"""Share of the bytes parsed by the importing process, which also writes the chunks."""
+
+SPAN_MESSAGE_BLOCKS: Final = 4
+"""How often (in blocks of input) the helper tells where its stored records are."""
+
+SCANNED_DUPLICATE_BATCHES: Final = 4
+"""Batches with duplicate ids handled by scanning the earlier ids; after that an id -> first
+position index is built (a scan costs a few tens of ms per million events)."""
 
 _INT64_MAX = 2**63 - 1
 
@@ -268,7 +285,81 @@ class _FarDuplicate:
     offset: int
     event_id: str
     earlier: int
-    stored: bytes
+    stored: bytes | None
+    """The later record as stored; ``None``: read it again too (at position ``pos``)."""
+    pos: int = -1
+
+
+@dataclass(slots=True)
+class _Finding:
+    """A duplicate event id, before it is worded (a part run's positions and lines are
+    relative to its part)."""
+
+    line: int
+    offset: int
+    event_id: str
+    earlier: int
+    earlier_line: int | None
+    same: bool | None
+    raw: bytes
+
+    def problem(self, file: str, pos_shift: int = 0, line_shift: int = 0) -> Problem:
+        where = f"position {self.earlier + pos_shift}"
+        if self.earlier_line is not None:
+            where += f" (line {self.earlier_line + line_shift})"
+        if self.same is None:
+            verdict = "imported earlier (bodies not compared)"
+        elif self.same:
+            verdict = "with the same bytes: an exact re-delivery (at-least-once delivery)"
+        else:
+            verdict = "with a different body: an id collision"
+        return Problem(
+            file,
+            self.line + line_shift,
+            self.offset,
+            f"duplicate event id {self.event_id!r}: also used by the record at {where} "
+            f"{verdict}; both are imported",
+            Severity.WARNING,
+            excerpt(self.raw),
+        )
+
+
+_FINDING_MARK = "\x00duplicate:"
+
+
+class _Spans:
+    """Where a part run's stored records are in the file: their offsets and lengths, plus the
+    few whose stored form differs from the file's bytes (a CR removed, re-serialised)."""
+
+    def __init__(self) -> None:
+        self.offsets: list[npt.NDArray[np.int64]] = []
+        self.lengths: list[npt.NDArray[np.int64]] = []
+        self.count = 0
+        self.changed: dict[int, bytes] = {}
+
+    def add(
+        self, offsets: npt.NDArray[np.int64], stored: list[bytes], originals: list[bytes]
+    ) -> None:
+        n = len(stored)
+        self.offsets.append(offsets)
+        self.lengths.append(np.fromiter(map(len, stored), np.int64, n))
+        if not all(map(operator.is_, stored, originals)):
+            for k, (a, b) in enumerate(zip(stored, originals, strict=True)):
+                if a is not b:
+                    self.changed[self.count + k] = a
+        self.count += n
+
+    def take(self) -> SpanBatch:
+        """What was added since the last call (sent to the parent as it goes)."""
+        first = self.count - sum(map(len, self.offsets))
+        batch = SpanBatch(
+            first,
+            np.concatenate(self.offsets) if self.offsets else np.zeros(0, np.int64),
+            np.concatenate(self.lengths) if self.lengths else np.zeros(0, np.int64),
+            self.changed,
+        )
+        self.offsets, self.lengths, self.changed = [], [], {}
+        return batch
 
 
 class _Run:
@@ -302,8 +393,7 @@ class _Run:
         self.ids: list[str] = []
         self.seen_ids: set[str] = set(previous_ids or ())
         self.first_pos: dict[str, int] | None = None
-        if previous_ids is not None and len(self.seen_ids) != len(previous_ids):
-            self.build_index(0)  # the earlier import had duplicates already
+        self.scanned_batches = 0
         self.recent: deque[tuple[int, list[bytes]]] = deque()
         self.recent_count = 0
         self.far: list[_FarDuplicate] = []
@@ -315,8 +405,14 @@ class _Run:
         # Where each position came from, per batch: for reports naming an earlier record.
         self.table_starts: list[int] = []
         self.line_tables: list[npt.NDArray[np.int64]] = []
-        self.offset_tables: list[npt.NDArray[np.int64] | None] = []
+        self.offset_tables: list[npt.NDArray[np.int64]] = []
         self.pending: list[bytes] = []
+        self.spans: _Spans | None = None
+        """Set (by a part run in a helper process): where the stored records are in the
+        file, instead of handing them to the sink."""
+        self.findings: list[_Finding] | None = None
+        """Set (part run): duplicate ids are kept as findings, for the parent process to
+        word with absolute positions and lines."""
         self.pending_pos = start_pos
         self.records_read = 0
         self.skipped = 0
@@ -328,9 +424,9 @@ class _Run:
 
     # --- problems -----------------------------------------------------------------------
 
-    def report(self, problems: list[Problem]) -> None:
+    def report(self, problems: list[Problem], *, ordered: bool = False) -> None:
         """Hand a batch's problems over in file order; strict mode stops at an error."""
-        if len(problems) > 1:
+        if len(problems) > 1 and not ordered:
             problems.sort(key=lambda p: (p.offset, p.severity != Severity.ERROR))
         for problem in problems:
             if problem.severity == Severity.ERROR:
@@ -534,9 +630,20 @@ class _Run:
         try:
             return list(map(raw_codes.__getitem__, values))  # the steady state: all known
         except KeyError:
-            out = list(map(raw_codes.get, values))
+            pass
         except TypeError:  # unhashable values (objects as names): one at a time
             return self.encode_each(values, codes, default)
+        fresh = [v for v in dict.fromkeys(values) if v not in raw_codes]  # first-seen order
+        if "" not in fresh and set(map(type, fresh)) == {str}:
+            # Text names are their own normal form: new codes in C-level bulk operations.
+            brand_new = [name for name in fresh if name not in codes]
+            first_code = len(codes)
+            codes.update(
+                zip(brand_new, range(first_code, first_code + len(brand_new)), strict=True)
+            )
+            raw_codes.update(zip(fresh, map(codes.__getitem__, fresh), strict=True))
+            return list(map(raw_codes.__getitem__, values))
+        out = list(map(raw_codes.get, values))
         i = out.index(None)
         try:
             while True:
@@ -624,8 +731,10 @@ class _Run:
             lines = np.array(batch.lines, np.int64)[where]
         self.table_starts.append(first)
         self.line_tables.append(lines)
-        offsets = None if batch.offsets is None else np.array(batch.offsets, np.int64)[where]
+        offsets = batch.offset_array()[where]
         self.offset_tables.append(offsets)
+        if self.spans is not None:
+            self.spans.add(offsets, block.raws, [batch.records[i] for i in where.tolist()])
         self.stream_col.append(np.array(block.streams, np.int32))
         self.type_col.append(np.array(block.types, np.int32))
         mapped = self.mapping.paths
@@ -660,7 +769,8 @@ class _Run:
                     )
                 )
         self.pos += n
-        self.pending.extend(block.raws)
+        if self.spans is None:
+            self.pending.extend(block.raws)
         self.recent.append((first, block.raws))
         self.recent_count += n
         while self.recent_count - len(self.recent[0][1]) >= DUPLICATE_WINDOW:
@@ -706,13 +816,38 @@ class _Run:
     # --- duplicate ids ------------------------------------------------------------------
 
     def build_index(self, current: int) -> None:
-        """The id -> first position index, over everything before the current batch."""
-        index: dict[str, int] = {}
-        for i, event_id in enumerate(self.previous_ids or ()):
-            index.setdefault(event_id, i)
-        for i, event_id in enumerate(self.ids[: len(self.ids) - current]):
-            index.setdefault(event_id, self.start_pos + i)
+        """The id -> first position index, over everything before the current batch.
+
+        Built from the end backwards, so the earliest position of a repeated id is the one
+        that stays (one C-level pass instead of a ``setdefault`` per event)."""
+        own = self.ids[: len(self.ids) - current]
+        stop = self.start_pos - 1
+        index = dict(
+            zip(reversed(own), range(self.start_pos + len(own) - 1, stop, -1), strict=True)
+        )
+        previous = self.previous_ids or ()
+        index.update(zip(reversed(previous), range(len(previous) - 1, -1, -1), strict=True))
         self.first_pos = index
+
+    def scan_earliest(self, ids: list[str], first: int) -> dict[str, int]:
+        """Earliest position of each id of a batch, found without an index: the hashes of
+        all earlier ids are compared with the batch's at once (the ids cache their hashes)."""
+        wanted = np.unique(np.fromiter(map(hash, ids), np.int64, len(ids)))
+        found: dict[str, int] = {}
+
+        def scan(seq: Sequence[str], base: int, count: int) -> None:
+            hashes = np.fromiter(map(hash, seq), np.int64, count)
+            at = np.searchsorted(wanted, hashes)
+            np.minimum(at, len(wanted) - 1, out=at)
+            for i in np.flatnonzero(wanted[at] == hashes).tolist():
+                found.setdefault(seq[i], base + i)
+
+        previous = self.previous_ids or ()
+        scan(previous, 0, len(previous))
+        scan(self.ids, self.start_pos, len(self.ids) - len(ids))
+        for k, event_id in enumerate(ids):
+            found.setdefault(event_id, first + k)
+        return found
 
     def check_duplicates(
         self,
@@ -732,13 +867,21 @@ class _Run:
             if self.first_pos is not None:
                 self.first_pos.update(zip(ids, range(first, first + n), strict=True))
             return
+        # Duplicates: the first few batches with any are looked up by a scan; a log with
+        # many gets an index (kept up to date from then on).
         if self.first_pos is None:
-            self.build_index(n)
-        first_pos = self.first_pos
-        assert first_pos is not None
+            self.scanned_batches += 1
+            if self.scanned_batches > SCANNED_DUPLICATE_BATCHES:
+                self.build_index(n)
+        if self.first_pos is not None:
+            earliest = self.first_pos
+            for k, event_id in enumerate(ids):
+                earliest.setdefault(event_id, first + k)
+        else:
+            earliest = self.scan_earliest(ids, first)
         for k, event_id in enumerate(ids):
             pos = first + k
-            earlier = first_pos.setdefault(event_id, pos)
+            earlier = earliest[event_id]
             if earlier == pos:
                 continue
             line, offset = batch.locate(index[k])
@@ -750,29 +893,32 @@ class _Run:
                     self.far.append(_FarDuplicate(line, offset, event_id, earlier, raws[k]))
                     continue
                 same = earlier_raw == raws[k]
-            problems.append(self.duplicate_problem(line, offset, event_id, earlier, same, raws[k]))
+            self.duplicate_problem(problems, line, offset, event_id, earlier, same, raws[k])
 
     def duplicate_problem(
-        self, line: int, offset: int, event_id: str, earlier: int, same: bool | None, raw: bytes
-    ) -> Problem:
-        where = f"position {earlier}"
-        earlier_line = self.line_of(earlier)
-        if earlier_line is not None:
-            where += f" (line {earlier_line})"
-        if same is None:
-            verdict = "imported earlier (bodies not compared)"
-        elif same:
-            verdict = "with the same bytes: an exact re-delivery (at-least-once delivery)"
+        self,
+        problems: list[Problem],
+        line: int,
+        offset: int,
+        event_id: str,
+        earlier: int,
+        same: bool | None,
+        raw: bytes,
+    ) -> None:
+        finding = _Finding(line, offset, event_id, earlier, self.line_of(earlier), same, raw)
+        if self.findings is not None:  # a placeholder keeps its place among the problems
+            problems.append(
+                Problem(
+                    self.file,
+                    line,
+                    offset,
+                    f"{_FINDING_MARK}{len(self.findings)}",
+                    Severity.WARNING,
+                )
+            )
+            self.findings.append(finding)
         else:
-            verdict = "with a different body: an id collision"
-        return self.problem(
-            line,
-            offset,
-            f"duplicate event id {event_id!r}: also used by the record at {where} {verdict}; "
-            "both are imported",
-            raw,
-            Severity.WARNING,
-        )
+            problems.append(finding.problem(self.file))
 
     def compare_previous(self, earlier: int, raw: bytes) -> bool | None:
         if self.previous_raw is None:
@@ -805,29 +951,29 @@ class _Run:
         i, k = self.table(pos)
         return int(self.line_tables[i][k])
 
-    def resolve_far(
-        self, fetch: Callable[[dict[int, tuple[int, int | None]]], dict[int, bytes]]
-    ) -> None:
+    def resolve_far(self, fetch: Callable[[dict[int, tuple[int, int]]], dict[int, bytes]]) -> None:
         """Compare the bodies of duplicates whose earlier record was out of reach."""
         if not self.far:
             return
-        wanted: dict[int, tuple[int, int | None]] = {}
+        wanted: dict[int, tuple[int, int]] = {}
         for dup in self.far:
-            i, k = self.table(dup.earlier)
-            offsets = self.offset_tables[i]
-            wanted[dup.earlier] = (
-                int(self.line_tables[i][k]),
-                None if offsets is None else int(offsets[k]),
-            )
+            for pos in (dup.earlier, dup.pos):
+                if pos >= self.start_pos and (pos == dup.earlier or dup.stored is None):
+                    i, k = self.table(pos)
+                    wanted[pos] = (int(self.line_tables[i][k]), int(self.offset_tables[i][k]))
         found = fetch(wanted)
-        problems = []
+        problems: list[Problem] = []
         for dup in self.far:
-            earlier_raw = found.get(dup.earlier)
-            same = None if earlier_raw is None else earlier_raw == dup.stored
-            problems.append(
-                self.duplicate_problem(
-                    dup.line, dup.offset, dup.event_id, dup.earlier, same, dup.stored
-                )
+            stored = dup.stored if dup.stored is not None else found.get(dup.pos)
+            if stored is None:
+                same = None
+            elif dup.earlier < self.start_pos:
+                same = self.compare_previous(dup.earlier, stored)
+            else:
+                earlier_raw = found.get(dup.earlier)
+                same = None if earlier_raw is None else earlier_raw == stored
+            self.duplicate_problem(
+                problems, dup.line, dup.offset, dup.event_id, dup.earlier, same, stored or b""
             )
         self.far = []
         self.report(problems)
@@ -915,21 +1061,26 @@ def _stored(raw: bytes, obj: Any, sanitised: bool, batch: RecordBatch) -> bytes:
 
 
 def _fetch_records(
-    batches: Iterator[RecordBatch], wanted: dict[int, tuple[int, int | None]]
+    batches: Iterator[RecordBatch], wanted: dict[int, tuple[int, int]]
 ) -> dict[int, bytes]:
     """Stored forms of the records at the given (line, offset) places, by position."""
-    by_line = {line: pos for pos, (line, offset) in wanted.items() if offset is None}
-    by_offset = {offset: pos for pos, (line, offset) in wanted.items() if offset is not None}
+    by_offset = {offset: pos for pos, (_line, offset) in wanted.items()}
+    targets = np.array(sorted(by_offset), np.int64)
     found: dict[int, bytes] = {}
     for batch in batches:
         if len(found) == len(wanted):
             break
+        if not batch.records:
+            continue
+        hits = np.flatnonzero(np.isin(batch.offset_array(), targets)).tolist()
+        if not hits:
+            continue
         big = {batch.index_at(offset) for offset in batch.big_ints}
-        for i, raw in enumerate(batch.records):
-            line, offset = (batch.base_line + i, None) if batch.offsets is None else batch.locate(i)
-            pos = by_line.get(line) if offset is None else by_offset.get(offset)
-            if pos is None or i in batch.rejected:
+        for i in hits:
+            pos = by_offset[int(batch.offset_array()[i])]
+            if i in batch.rejected:
                 continue
+            raw = batch.records[i]
             obj, notes, reason = _parse(raw, i in big)
             if reason is None:
                 found[pos] = _stored(raw, obj, bool(notes), batch)
@@ -994,8 +1145,12 @@ def run_import(
     previous_ids: Sequence[str] | None = None,
     previous_raw: Callable[[int], bytes] | None = None,
     block_size: int = BLOCK_SIZE,
+    parallel_min_bytes: int | None = PARALLEL_MIN_BYTES,
 ) -> ImportResult:
     """Import a log file (see the module docstring for the policy).
+
+    ``parallel_min_bytes``: plain JSON Lines with at least this many bytes to read are parsed
+    in two processes (see :mod:`models.import_worker`); ``None`` never does.
 
     ``fmt``: a :class:`~models.readers.Format` (or its value); detected from the content when
     ``None``. ``mapping``: a :class:`FieldMapping` used as is (resuming: pass the stored one),
@@ -1056,11 +1211,35 @@ def run_import(
         run.end_offset = start_offset
         run.end_line = start_line
         cancelled = False
-        for batch in _batches(source, the_format, start_offset, start_line, max_record_bytes):
-            run.ingest(batch)
-            if progress is not None and progress(source.raw_done, source.size) is False:
-                cancelled = True
-                break
+        split = None
+        if (
+            parallel_min_bytes is not None
+            and not source.compressed
+            and not the_format.is_array
+            and source.size - start_offset >= parallel_min_bytes
+        ):
+            split = _split_point(path, start_offset, source.size)
+        if split is not None:
+            job = PartJob(
+                path=str(path),
+                label=label,
+                fmt=the_format.value,
+                mapping=chosen.to_json(),
+                strict=strict,
+                split=split,
+                size=source.size,
+                max_record_bytes=max_record_bytes,
+                block_size=block_size,
+            )
+            cancelled = _import_in_two(
+                run, source, job, start_offset, start_line, max_record_bytes, progress
+            )
+        else:
+            for batch in _batches(source, the_format, start_offset, start_line, max_record_bytes):
+                run.ingest(batch)
+                if progress is not None and progress(source.raw_done, source.size) is False:
+                    cancelled = True
+                    break
         run.flush(final=True)
         if run.far and not cancelled:
             with Source(path, block_size=block_size) as again:
@@ -1089,6 +1268,366 @@ def run_import(
             cancelled=cancelled,
             start_pos=start_pos,
             mtime_ns=source.mtime_ns,
+        )
+
+
+# --- two processes ------------------------------------------------------------------------
+
+
+def _split_point(path: str | os.PathLike[str], start_offset: int, size: int) -> int | None:
+    """Where the helper's part starts: just after the first newline at or after the target
+    share of the bytes (``None``: no line starts there)."""
+    target = start_offset + int((size - start_offset) * MAIN_SHARE)
+    with open(path, "rb") as f:
+        f.seek(target)
+        at = target
+        while at < size:
+            data = f.read(min(1 << 16, size - at))
+            if not data:
+                return None
+            found = data.find(b"\n")
+            if found >= 0:
+                split = at + found + 1
+                return split if split < size else None
+            at += len(data)
+    return None
+
+
+class _ByteStream:
+    """The decompressed (plain) input as the importing process reads it, once, in order:
+    the first part goes to the line splitter, the helper's part is read afterwards to hash it
+    and to cut the stored records from it (with a CRC-32 to compare with the helper's)."""
+
+    def __init__(self, blocks: Iterator[bytes], offset: int) -> None:
+        self._blocks = blocks
+        self.offset = offset
+        """Absolute offset of ``buffer[0]`` (or of the next byte when it is empty)."""
+        self.buffer = bytearray()
+        self.crc32 = 0
+
+    def _more(self) -> bool:
+        data = next(self._blocks, None)
+        if data is None:
+            return False
+        self.crc32 = zlib.crc32(data, self.crc32)
+        self.buffer += data
+        return True
+
+    def until(self, stop: int) -> Iterator[bytes]:
+        """Blocks up to offset ``stop`` (not in the CRC: the importing process's part)."""
+        for data in self._blocks:
+            take = stop - self.offset
+            if len(data) > take:
+                self.buffer += data[take:]
+                self.crc32 = zlib.crc32(self.buffer)
+                data = data[:take]
+            if data:
+                self.offset += len(data)
+                yield data
+            if self.offset >= stop:
+                return
+
+    def rest(self) -> Iterator[bytes]:
+        """Everything after what was read (parsed here after all)."""
+        if self.buffer:
+            data = bytes(self.buffer)
+            self.offset += len(data)
+            self.buffer = bytearray()
+            yield data
+        for data in self._blocks:
+            self.offset += len(data)
+            yield data
+
+    def get(self, lo: int, hi: int) -> bytes:
+        """Bytes ``[lo, hi)``; what lies before ``lo`` is dropped (reads only go forward)."""
+        if lo > self.offset:
+            del self.buffer[: lo - self.offset]
+            self.offset = lo
+        while self.offset + len(self.buffer) < hi and self._more():
+            pass
+        return bytes(memoryview(self.buffer)[lo - self.offset : hi - self.offset])
+
+    def drain(self) -> int:
+        """Read (and so hash) the rest; the offset where the input ended."""
+        self.offset += len(self.buffer)
+        self.buffer = bytearray()
+        for data in self._blocks:
+            self.crc32 = zlib.crc32(data, self.crc32)
+            self.offset += len(data)
+        return self.offset
+
+
+def _emit(sink: RecordSink, first_pos: int, count: int, data: bytes) -> None:
+    """One chunk given as its stored bytes (records joined by newlines)."""
+    joined = getattr(sink, "add_joined", None)
+    if joined is not None:
+        joined(first_pos, count, data)
+    else:
+        sink.add_chunk(first_pos, data.split(b"\n"))
+
+
+def _import_in_two(
+    run: _Run,
+    source: Source,
+    job: PartJob,
+    start_offset: int,
+    start_line: int,
+    max_record_bytes: int,
+    progress: ProgressFn | None,
+) -> bool:
+    """Parse ``[start_offset, split)`` here and the rest in a helper process, then take the
+    helper's results in; True when cancelled.
+
+    Once the first part is done, the helper's records go to the sink as it reports where
+    they are, so writing them overlaps its parsing. Without a helper (it cannot start, or
+    fails before its records were used) the rest is parsed here.
+    """
+    split = job.split
+    helper = PartProcess.start(job)
+    blocks: Iterator[bytes] = source.blocks(start_offset)
+    first_offset = start_offset
+    if start_offset == 0:
+        blocks = _strip_bom(blocks)
+        first_offset = len(BOM) if source.head().startswith(BOM) else 0
+    stream = _ByteStream(blocks, first_offset)
+    shown = [0]
+
+    def report(done: int) -> bool:
+        """Progress; False when the caller wants to stop."""
+        shown[0] = max(shown[0], min(done, source.size))
+        return progress is None or progress(shown[0], source.size) is not False
+
+    try:
+        for batch in line_batches(
+            stream.until(split),
+            offset=first_offset,
+            line=start_line,
+            max_record_bytes=max_record_bytes,
+        ):
+            run.ingest(batch)
+            done = batch.end_offset
+            if helper is not None:
+                helper.poll()
+                done += helper.done
+            if not report(done):
+                return True
+        if helper is not None:
+            used = False
+            while True:
+                if helper.error is None:
+                    while helper.spans:
+                        _feed_spans(run, stream, helper.spans.popleft())
+                        used = True
+                if helper.finished:
+                    break
+                if not report(split + helper.done):
+                    return True
+                helper.wait(0.05)
+            if helper.result is not None:
+                if helper.result.strict_error is not None:
+                    problem = helper.result.strict_error
+                    problem = replace(problem, line=problem.line + run.end_line - 1)
+                    raise InputError(f"{problem.location()}: {problem.reason}", [problem])
+                _absorb(run, helper.result, stream, split)
+                report(source.size)
+                return False
+            if used:
+                raise InputError(
+                    f"{run.file}: the helper process parsing the second half of the file "
+                    f"failed ({helper.error}); import the file again"
+                )
+        for batch in line_batches(
+            stream.rest(), offset=split, line=run.end_line, max_record_bytes=max_record_bytes
+        ):
+            run.ingest(batch)
+            if not report(source.raw_done):
+                return True
+        return False
+    finally:
+        if helper is not None:
+            helper.stop()
+
+
+def _absorb(run: _Run, part: PartResult, stream: _ByteStream, split: int) -> None:
+    """Continue ``run`` with the helper's part (whose chunks were handed over already):
+    problems and findings worded with absolute lines and positions, columns re-coded,
+    duplicates across the cut found, and the bytes checked to be the ones it parsed."""
+    line_shift = run.end_line - 1
+    pos_shift = run.pos
+    part_ids: list[str] = part.columns.event_ids.tolist()
+    crossing = run.seen_ids.intersection(part_ids)
+    problems: list[Problem] = []
+    for problem in part.problems:
+        if problem.reason.startswith(_FINDING_MARK):
+            finding = part.findings[int(problem.reason[len(_FINDING_MARK) :])]
+            if finding.event_id not in crossing:
+                problems.append(finding.problem(run.file, pos_shift, line_shift))
+        else:
+            problems.append(replace(problem, line=problem.line + line_shift))
+    run.report(problems, ordered=True)
+    # Columns: the part's names get the codes they already have here, or the next ones.
+    cols = part.columns
+    for names, codes, target, known in (
+        (cols.stream_names, cols.stream_codes, run.stream_col, run.stream_codes),
+        (cols.type_names, cols.type_codes, run.type_col, run.type_codes),
+    ):
+        recode = np.array([known.setdefault(name, len(known)) for name in names], np.int32)
+        target.append(recode[codes] if len(codes) else np.zeros(0, np.int32))
+    run.version_col.append(cols.versions)
+    run.recorded_col.append(cols.recorded_us)
+    run.processed_col.append(cols.processed_us)
+    run.table_starts.append(pos_shift)
+    run.line_tables.append(part.lines + line_shift)
+    run.offset_tables.append(part.offsets)
+    # Duplicates across the cut: every later use of an id seen before it, compared after the
+    # import (both records are read again).
+    if crossing:
+        earliest: dict[str, int] = {}
+        for i, event_id in enumerate(run.previous_ids or ()):
+            if event_id in crossing:
+                earliest.setdefault(event_id, i)
+        for i, event_id in enumerate(run.ids):
+            if event_id in crossing:
+                earliest.setdefault(event_id, run.start_pos + i)
+        for k, event_id in enumerate(part_ids):
+            if event_id in crossing:
+                line, offset = int(part.lines[k]) + line_shift, int(part.offsets[k])
+                run.far.append(
+                    _FarDuplicate(line, offset, event_id, earliest[event_id], None, pos_shift + k)
+                )
+    run.ids.extend(part_ids)
+    read_to = stream.drain()
+    if read_to != part.read_to or stream.crc32 != part.crc32:
+        raise InputError(
+            f"{run.file}: the file changed while it was being imported (bytes after offset "
+            f"{split} differ between two reads); import it again"
+        )
+    run.records_read += part.records_read
+    run.skipped += part.skipped
+    run.pos += len(part_ids)
+    run.end_offset = part.end_offset
+    run.end_line = part.end_line + line_shift
+
+
+def _feed_spans(run: _Run, stream: _ByteStream, spans: SpanBatch) -> None:
+    """Hand the helper's next stored records to the sink, read from the file's bytes: whole
+    chunks as one slice when their records are consecutive lines, the rest of a chunk kept
+    as pending records (like the records parsed here)."""
+    offsets, lengths, changed = spans.offsets, spans.lengths, spans.changed
+    n = len(offsets)
+    ends = offsets + lengths
+    changed_at = np.array(sorted(changed), np.int64) - spans.first
+    k = 0
+    while k < n:
+        room = CHUNK_SIZE - run.pending_pos % CHUNK_SIZE - len(run.pending)
+        if n - k < room:
+            run.pending.extend(
+                changed.get(spans.first + i) or stream.get(int(offsets[i]), int(ends[i]))
+                for i in range(k, n)
+            )
+            return
+        stop = k + room
+        lo, hi = int(offsets[k]), int(ends[stop - 1])
+        if (offsets[k + 1 : stop] != ends[k : stop - 1] + 1).any() or np.searchsorted(
+            changed_at, k
+        ) != np.searchsorted(changed_at, stop):
+            data = b"\n".join(
+                [
+                    changed.get(spans.first + i) or stream.get(int(offsets[i]), int(ends[i]))
+                    for i in range(k, stop)
+                ]
+            )
+        else:
+            data = stream.get(lo, hi)
+        count = room
+        if run.pending:
+            data = b"\n".join([*run.pending, data])
+            count += len(run.pending)
+            run.pending = []
+        _emit(run.sink, run.pending_pos, count, data)
+        run.pending_pos += count
+        k = stop
+
+
+def run_part(job: PartJob, send: Callable[[str, object], None]) -> PartResult:
+    """The helper process's side of :func:`_import_in_two`: bytes ``[job.split, job.size)``
+    with positions and lines counted from the part's start. Where its stored records are is
+    sent as it goes (``send("spans", ...)``, every :data:`SPAN_MESSAGE_BLOCKS` blocks)."""
+    mapping = FieldMapping.from_json(job.mapping)
+    fmt = Format(job.fmt)
+    collected: list[Problem] = []
+
+    class _Collect:
+        def add_chunk(self, first_pos: int, records: list[bytes]) -> None:
+            raise AssertionError("a part run hands no chunks over")
+
+        def add_problem(self, problem: Problem) -> None:
+            collected.append(problem)
+
+    with Source(job.path, block_size=job.block_size) as source, _gc_paused():
+        source.size = min(source.size, job.size)
+        run = _Run(
+            file=job.label,
+            mapping=mapping,
+            sink=_Collect(),
+            strict=job.strict,
+            start_pos=0,
+            previous_ids=None,
+            previous_raw=None,
+        )
+        spans = run.spans = _Spans()
+        findings: list[_Finding] = []
+        run.findings = findings
+        run.end_offset = job.split
+        run.end_line = 1
+        crc = 0
+        read_to = job.split
+
+        def blocks() -> Iterator[bytes]:
+            nonlocal crc, read_to
+            for data in source.blocks(job.split):
+                crc = zlib.crc32(data, crc)
+                read_to += len(data)
+                yield data
+
+        strict_error = None
+        sent_at = job.split
+        try:
+            for batch in line_batches(
+                blocks(), offset=job.split, line=1, max_record_bytes=job.max_record_bytes
+            ):
+                run.ingest(batch)
+                if batch.end_offset - sent_at >= SPAN_MESSAGE_BLOCKS * job.block_size:
+                    sent_at = batch.end_offset
+                    send("spans", (spans.take(), batch.end_offset - job.split))
+        except InputError as error:
+            if not error.problems:
+                raise
+            strict_error = error.problems[0]
+        if strict_error is None:
+            send("spans", (spans.take(), read_to - job.split))
+        if run.far and strict_error is None:
+            with Source(job.path, block_size=job.block_size) as again:
+                again.size = source.size
+                run.resolve_far(
+                    lambda wanted: _fetch_records(
+                        _batches(again, fmt, job.split, 1, job.max_record_bytes), wanted
+                    )
+                )
+        empty = np.zeros(0, np.int64)
+        return PartResult(
+            columns=run.columns(),
+            records_read=run.records_read,
+            skipped=run.skipped,
+            problems=collected,
+            findings=findings,
+            lines=np.concatenate(run.line_tables) if run.line_tables else empty,
+            offsets=np.concatenate(run.offset_tables) if run.offset_tables else empty,
+            end_offset=run.end_offset,
+            end_line=run.end_line,
+            crc32=crc,
+            read_to=read_to,
+            strict_error=strict_error,
         )
 
 

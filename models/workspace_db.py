@@ -33,6 +33,8 @@ from models.workspace_records import WorkspaceError
 from models.workspace_schema import meta
 
 WRITE_OPTION = "rewind_write"
+PAGE_SIZE = 16384
+"""SQLite page size of new workspace files."""
 
 
 def app_version() -> str:
@@ -56,6 +58,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Only takes effect on a new, empty file (before WAL mode is set): chunks of raw
+        # events are blobs of hundreds of KB, and 16 KiB pages write them about 30 % faster.
+        cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA cache_size=-16384")  # 16 MiB per connection

@@ -6,15 +6,23 @@ the source in status ``importing``; an append writes chunks past the stored ``ev
 a replacement writes a new ``generation``. ``finish`` then updates the columns, counts and file
 identity in one transaction. Rows left by an interrupted import are garbage that the next
 ``begin_*`` removes.
+
+The batches are written by a helper thread (SQLite releases the GIL while it writes, so the
+hundreds of MB of a big import overlap the parsing instead of adding to it). At most
+``WRITE_QUEUE`` batches wait for it (back-pressure: bounded memory); an error it meets is
+raised by the next ``add_chunk``, ``add_problem``, ``flush`` or ``finish``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
+import threading
 from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
@@ -31,6 +39,8 @@ if TYPE_CHECKING:
 
 FLUSH_BYTES = 16 << 20
 FLUSH_PROBLEMS = 10_000
+WRITE_QUEUE = 2
+"""Batches waiting for the writer thread; the importer blocks when they are this many."""
 RAW = "raw"
 
 CHUNK_FIELDS = ("source_id", "generation", "chunk_no", "first_pos", "count", "codec", "data")
@@ -89,6 +99,10 @@ class ImportWriter:
         self._chunk_bytes = 0
         self._problem_rows: list[tuple[object, ...]] = []
         self._done = False
+        self._queue: queue.Queue[_Rows | None] = queue.Queue(maxsize=WRITE_QUEUE)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._discard = False
 
     @property
     def records_added(self) -> int:
@@ -101,15 +115,19 @@ class ImportWriter:
     def add_chunk(self, first_pos: int, records: list[bytes]) -> None:
         """Records are raw single-line JSON; ``first_pos`` must continue where the last ended."""
         self._check_open()
-        if first_pos != self._next_pos:
-            raise ValueError(
-                f"chunk starts at position {first_pos}, expected {self._next_pos} "
-                "(chunks must be contiguous and start at writer.start_pos)"
-            )
-        if not records:
+        if records:
+            self.add_joined(first_pos, len(records), b"\n".join(records))
+        elif first_pos != self._next_pos:
+            self._check_next(first_pos)
+
+    def add_joined(self, first_pos: int, count: int, data: bytes) -> None:
+        """Like :meth:`add_chunk` with the records already joined by newlines (the importer
+        cuts chunks of consecutive lines straight from the file's bytes)."""
+        self._check_open()
+        self._check_next(first_pos)
+        if count <= 0:
             return
-        data = b"\n".join(records)
-        if data.count(b"\n") != len(records) - 1:
+        if np.count_nonzero(np.frombuffer(data, np.uint8) == _NEWLINE) != count - 1:
             raise ValueError(
                 f"a record of the chunk at position {first_pos} contains a newline; "
                 "records must be single-line"
@@ -120,16 +138,23 @@ class ImportWriter:
                 self.generation,
                 self._next_chunk_no,
                 first_pos,
-                len(records),
+                count,
                 RAW,
                 data,
             )
         )
         self._chunk_bytes += len(data)
         self._next_chunk_no += 1
-        self._next_pos += len(records)
+        self._next_pos += count
         if self._chunk_bytes >= FLUSH_BYTES:
-            self.flush()
+            self._submit()
+
+    def _check_next(self, first_pos: int) -> None:
+        if first_pos != self._next_pos:
+            raise ValueError(
+                f"chunk starts at position {first_pos}, expected {self._next_pos} "
+                "(chunks must be contiguous and start at writer.start_pos)"
+            )
 
     def add_problem(self, problem: Problem) -> None:
         self._check_open()
@@ -148,18 +173,65 @@ class ImportWriter:
         )
         self._next_problem_seq += 1
         if len(self._problem_rows) >= FLUSH_PROBLEMS:
-            self.flush()
+            self._submit()
 
     def flush(self) -> None:
-        """Write what is buffered (still invisible to readers until :meth:`finish`)."""
+        """Write what is buffered and wait until it is written (still invisible to readers
+        until :meth:`finish`)."""
         self._check_open()
-        if self._chunk_rows or self._problem_rows:
-            with self._ws.write() as conn:
-                self._write_buffers(conn)
+        self._submit()
+        self._stop_thread()  # (started again by the next batch)
+        self._raise_failure()
+
+    def _submit(self) -> None:
+        """Hand the buffered rows to the writer thread (blocks while it is behind)."""
+        self._raise_failure()
+        if not self._chunk_rows and not self._problem_rows:
+            return
+        rows = _Rows(self._chunk_rows, self._problem_rows)
+        self._chunk_rows = []
+        self._chunk_bytes = 0
+        self._problem_rows = []
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._write_loop, name="rewind-import-writer", daemon=True
+            )
+            self._thread.start()
+        self._queue.put(rows)
+
+    def _write_loop(self) -> None:
+        """The writer thread: one transaction per batch. After an error (or an abort) it
+        keeps taking batches without writing them, so that nobody waits on it forever."""
+        while True:
+            rows = self._queue.get()
+            try:
+                if rows is None:
+                    return
+                if self._error is None and not self._discard:
+                    with self._ws.write() as conn:
+                        rows.write(conn)
+            except BaseException as error:
+                self._error = error
+            finally:
+                self._queue.task_done()
+
+    def _stop_thread(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _raise_failure(self) -> None:
+        error = self._error
+        if error is not None:
+            if isinstance(error, WorkspaceError):
+                raise WorkspaceError(str(error)) from error
+            raise WorkspaceError(
+                f"writing the imported events to the workspace {self._ws.location} failed: {error}"
+            ) from error
 
     def _write_buffers(self, conn: Connection) -> None:
-        executemany(conn, "chunks", CHUNK_FIELDS, self._chunk_rows)
-        executemany(conn, "problems", PROBLEM_FIELDS, self._problem_rows)
+        _Rows(self._chunk_rows, self._problem_rows).write(conn)
         self._chunk_rows = []
         self._chunk_bytes = 0
         self._problem_rows = []
@@ -183,6 +255,8 @@ class ImportWriter:
         if hasattr(mapping, "to_json"):
             mapping = mapping.to_json()
         mapping_json = self._ws._dump_json(mapping, "the import's mapping")
+        self._stop_thread()  # what the writer thread holds is written before the swap
+        self._raise_failure()
         with self._ws.write() as conn:
             self._write_buffers(conn)
             current = self._ws._source_row(conn, self.source_id, lock=True)
@@ -248,6 +322,8 @@ class ImportWriter:
         if self._done:
             return
         self._done = True
+        self._discard = True
+        self._stop_thread()
         self._chunk_rows = []
         self._problem_rows = []
         with self._ws.write() as conn:
@@ -272,6 +348,25 @@ class ImportWriter:
     def _check_open(self) -> None:
         if self._done:
             raise RuntimeError("this import has already been finished or aborted")
+
+
+class _Rows:
+    """One batch of rows for the writer thread."""
+
+    __slots__ = ("chunk_rows", "problem_rows")
+
+    def __init__(
+        self, chunk_rows: list[tuple[object, ...]], problem_rows: list[tuple[object, ...]]
+    ) -> None:
+        self.chunk_rows = chunk_rows
+        self.problem_rows = problem_rows
+
+    def write(self, conn: Connection) -> None:
+        executemany(conn, "chunks", CHUNK_FIELDS, self.chunk_rows)
+        executemany(conn, "problems", PROBLEM_FIELDS, self.problem_rows)
+
+
+_NEWLINE = ord("\n")
 
 
 def _remove_unfinished(conn: Connection, source_id: int, mode: ImportMode, generation: int) -> None:

@@ -58,7 +58,7 @@ class CompensationDialog(QDialog):
         self.setWindowTitle(f"Compensating events for {branch}")
         self._window = window
         self.branch = branch
-        self.result: Compensation | None = None
+        self.compensation: Compensation | None = None
         self.save_dialog: QFileDialog | None = None
         engine = window.navigator.engine
         self.base = QComboBox()
@@ -125,7 +125,7 @@ class CompensationDialog(QDialog):
         )
 
     def _show(self, result: Compensation) -> None:
-        self.result = result
+        self.compensation = result
         lines = [result.summary() + "."]
         if result.bookkeeping:
             names = ", ".join(result.bookkeeping)
@@ -148,9 +148,9 @@ class CompensationDialog(QDialog):
 
     @guarded("Save the compensating events")
     def save(self, path: Path) -> None:
-        if self.result is None:
+        if self.compensation is None:
             return
-        count = write_records(self.result.records, path)
+        count = write_records(self.compensation.records, path)
         text = f"Wrote {count} compensating event{'s' if count != 1 else ''} to {path}"
         self.summary.setText(self.summary.text() + "\n" + text)
         self._window.statusBar().showMessage(text, 10000)
@@ -354,7 +354,7 @@ class BranchActions(QObject):
             action.setEnabled(on_event)
         self.insert_after.setEnabled(editable)
         self.fork.setEnabled(has)
-        info = nav.session.engine.branch(nav.branch) if w.session is not None else None
+        info = nav.session.engine.branch(nav.branch) if nav.session is not None else None
         self.undo.setEnabled(has and info is not None and nav.branch != MAIN and info.can_undo)
         self.redo.setEnabled(has and info is not None and nav.branch != MAIN and info.can_redo)
         self.compare.setEnabled(has)
@@ -410,12 +410,12 @@ class BranchActions(QObject):
     def fork_here(self) -> None:
         w = self.w
         nav = w.navigator
-        s = w.session
+        s = nav.session
         if s is None:
             return
         row = self._row()
-        event = nav.session.engine.event_at(nav.branch, row) if 0 <= row < nav.count else None
-        prev = nav.session.engine.event_at(nav.branch, row - 1) if event and row > 0 else None
+        event = s.engine.event_at(nav.branch, row) if 0 <= row < nav.count else None
+        prev = s.engine.event_at(nav.branch, row - 1) if event and row > 0 else None
         parent = nav.branch
 
         def submit(name: str, at: int | None, note: str) -> str | None:

@@ -58,7 +58,7 @@ AUTO_EXPAND = 40
 def parse_position(engine: Any, branch: str, text: str) -> int:
     """``end``, ``start``, ``@KEY`` (after that event) or a display row number."""
     t = text.strip().lower()
-    n = engine.row_count(branch)
+    n = int(engine.row_count(branch))
     if t in ("", "end"):
         return n - 1
     if t in ("start", "initial"):
@@ -206,8 +206,8 @@ class CompareView(QWidget):
         self.events.horizontalHeader().setStretchLastSection(True)
         self.events.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         fm = self.fontMetrics()
-        samples = ("A: fix-double-charge", "B: fix-double-charge", "@0000000")
-        samples += ("PaymentCharged00", "customer-000000")
+        samples = ["A: fix-double-charge", "B: fix-double-charge", "@0000000"]
+        samples += ["PaymentCharged00", "customer-000000"]
         for col, sample in enumerate(samples):
             self.events.setColumnWidth(col, fm.horizontalAdvance(sample) + 16)
         events = QWidget()
@@ -245,7 +245,7 @@ class CompareView(QWidget):
         self.only.toggled.connect(self._on_only)
         self.events_only.toggled.connect(self.alignment_model.set_only_differences)
         self.events_only.toggled.connect(lambda _c: self._events_info())
-        self.follow.toggled.connect(lambda _c: self.schedule())
+        self.follow.toggled.connect(self._on_follow)
         for edit in (self.a_at, self.b_at):
             edit.returnPressed.connect(self.request)
         for combo in (self.a_branch, self.b_branch):
@@ -301,8 +301,7 @@ class CompareView(QWidget):
         """A: the branch's parent, B: the branch, both at their ends."""
         branch = branch or self._nav.branch
         parent = self._ctl.parent_of(branch) or MAIN
-        with QSignalBlocker(self.follow):
-            self.follow.setChecked(False)
+        self.follow.setChecked(False)
         self._defaults_for = branch
         self.set_sides(parent, "end", branch, "end")
 
@@ -346,6 +345,11 @@ class CompareView(QWidget):
             self.compare_with_parent(self._nav.branch)
         else:
             self.schedule()
+
+    def _on_follow(self, follow: bool) -> None:
+        for edit in (self.a_at, self.b_at):
+            edit.setEnabled(not follow)
+        self.schedule()
 
     def _on_position(self, _row: int) -> None:
         if self.follow.isChecked():

@@ -6,8 +6,17 @@ carries that id (the first one, when a log repeats ids).
 
 from __future__ import annotations
 
+import difflib
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QTextCharFormat,
+    QTextCursor,
+    QTextFormat,
+)
 from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
@@ -15,6 +24,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTabWidget,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +35,29 @@ from app.qt_models import StateTreeModel, format_duration, pretty_json
 from models.event import Event, format_key, format_us
 from views.state_inspector import JsonTreeView
 from views.theme import Theme
+
+
+def _versioned(event: Event) -> dict[str, object]:
+    """What an edit can change, payload first: the fields worth comparing side by side."""
+    return {
+        "data": event.data,
+        "type": event.type,
+        "stream": event.stream,
+        "metadata": event.metadata,
+        "recorded_at": format_us(event.recorded_us),
+        "processed_at": format_us(event.processed_us),
+    }
+
+
+def _line_mark(view: QPlainTextEdit, line: int, color: QColor) -> QTextEdit.ExtraSelection:
+    selection = QTextEdit.ExtraSelection()
+    fmt = QTextCharFormat()
+    fmt.setBackground(color)
+    fmt.setProperty(QTextFormat.Property.FullWidthSelection, True)
+    selection.format = fmt
+    cursor = QTextCursor(view.document().findBlockByLineNumber(line))
+    selection.cursor = cursor
+    return selection
 
 
 class LinkButton(QPushButton):
@@ -118,6 +151,8 @@ class EventDetail(QWidget):
             pbox.addWidget(QLabel(title))
             pbox.addWidget(view, 1)
             versions.addWidget(pane)
+        self.changed_lines: tuple[list[int], list[int]] = ([], [])
+        """Lines of the two versions that differ (for tests)."""
         self.versions_tab = self.tabs.addTab(versions, "Original ⇄ edited")
         self.tabs.setTabEnabled(self.versions_tab, False)
         self.tabs.setTabToolTip(
@@ -204,11 +239,26 @@ class EventDetail(QWidget):
         if original is None or edited is None:
             self.original_json.setPlainText("")
             self.edited_json.setPlainText("")
+            self.changed_lines = ([], [])
             if self.tabs.currentIndex() == self.versions_tab:
                 self.tabs.setCurrentIndex(0)
             return
-        self.original_json.setPlainText(pretty_json(original.to_json()))
-        self.edited_json.setPlainText(pretty_json(edited.to_json()))
+        left = pretty_json(_versioned(original)).splitlines()
+        right = pretty_json(_versioned(edited)).splitlines()
+        self.original_json.setPlainText("\n".join(left))
+        self.edited_json.setPlainText("\n".join(right))
+        # The lines that differ, marked on both sides (a line diff of the pretty JSON).
+        matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
+        color = self._theme.colors.changed
+        marks_left: list[int] = []
+        marks_right: list[int] = []
+        for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+            if tag != "equal":
+                marks_left.extend(range(a0, a1))
+                marks_right.extend(range(b0, b1))
+        for view, lines in ((self.original_json, marks_left), (self.edited_json, marks_right)):
+            view.setExtraSelections([_line_mark(view, n, color) for n in lines])
+        self.changed_lines = (marks_left, marks_right)
 
     def _set_link(self, button: LinkButton, value: str, what: str) -> None:
         c = self._theme.colors

@@ -71,6 +71,7 @@ class EventTableView(QTableView):
     def _apply_theme(self) -> None:
         c = self._theme.colors
         self.event_model.set_colors(c.current_bg, c.current_fg, c.muted, list(c.types))
+        self.event_model.set_marks_look(self._theme.mark_icons(), c.edited_bg, c.inserted_bg)
 
     def _on_session(self) -> None:
         self._follow(self._nav.row)

@@ -403,6 +403,12 @@ class MainWindow(QMainWindow):
         for source in (self.branch_ctl, self.compare, self.chart):
             source.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         nav.sessionChanged.connect(self._remember_branch)
+        self.branch_ctl.replayCancelled.connect(
+            lambda branch: self.inspector.hold(
+                f"Replay of {branch} cancelled (the edit is kept): step or pick an event "
+                "to show the state"
+            )
+        )
 
     # --- settings -----------------------------------------------------------------------
 
@@ -655,7 +661,10 @@ class MainWindow(QMainWindow):
         if session is None or session.path is None:
             return MAIN
         name = str(self.settings.value(self._branch_setting(session), MAIN))
-        return name if name in session.engine.branches() else MAIN
+        if name not in session.engine.branches():
+            return MAIN
+        meta = session.branch_meta().get(name)
+        return MAIN if meta is None or meta.archived else name
 
     def _remember_branch(self) -> None:
         s = self.session

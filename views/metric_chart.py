@@ -86,7 +86,7 @@ class MetricChart(QWidget):
         self._ctl = controller
         self._theme = theme
         self.active = False
-        self.metric: Metric | None = None
+        self.current_metric: Metric | None = None
         self.series: dict[str, Series] = {}
         self.divergences: dict[str, float] = {}
         self._lines: list[Any] = []
@@ -94,6 +94,7 @@ class MetricChart(QWidget):
         self._checked: set[str] | None = None
         self._session_seen: Any = None
         self._names_cache: tuple[Any, set[str]] | None = None
+        self._words_for: Any = None
 
         self.metric_edit = QLineEdit()
         self.metric_edit.setObjectName("metricPath")
@@ -251,7 +252,11 @@ class MetricChart(QWidget):
         s = self._nav.session
         if s is None:
             self._words.setStringList([])
+            self._words_for = None
             return
+        if s is self._words_for:  # once per log: 150,000 stream names take a while
+            return
+        self._words_for = s
         names = list(s.log.columns.stream_names)
         kinds = sorted({entity_kind(n) for n in names})
         words = [f"count({k}-*)" for k in kinds] + names
@@ -284,7 +289,7 @@ class MetricChart(QWidget):
         if self._nav.session is None:
             self.series = {}
             self.divergences = {}
-            self.metric = None
+            self.current_metric = None
             self._draw()
             return
         self.schedule()
@@ -339,7 +344,7 @@ class MetricChart(QWidget):
         )
 
     def _show(self, metric: Metric, series: dict[str, Series]) -> None:
-        self.metric = metric
+        self.current_metric = metric
         self.series = series
         names = list(series)
         self.divergences = {}
@@ -355,7 +360,7 @@ class MetricChart(QWidget):
         self.computed.emit()
 
     def _info(self) -> None:
-        if self.metric is None:
+        if self.current_metric is None:
             return
         parts = []
         names = list(self.series)
@@ -369,7 +374,7 @@ class MetricChart(QWidget):
             parts.append(f"{bad} value(s) are not numbers (gaps)")
         ends = ", ".join(f"{n}: {format_metric_value(s.end_value)}" for n, s in self.series.items())
         self.info.setText(
-            f"{self.metric.text} at the end — {ends}"
+            f"{self.current_metric.text} at the end — {ends}"
             + ("  ·  " + "; ".join(parts) if parts else "")
         )
 
@@ -390,7 +395,7 @@ class MetricChart(QWidget):
         self._lines, self._marks = [], []
         self.legend.clear()
         c = self._theme.colors
-        item.setLabel("left", self.metric.text if self.metric else "")
+        item.setLabel("left", self.current_metric.text if self.current_metric else "")
         for i, (name, s) in enumerate(self.series.items()):
             xs, ys = step_xy(s)
             color = c.series_color(i)
@@ -411,11 +416,11 @@ class MetricChart(QWidget):
             )
             self.plot.addItem(mark, ignoreBounds=True)
             self._marks.append(mark)
-            ys = [v for v in (self.series[names[0]].value_at(int(x)),
-                              self.series[name].value_at(int(x))) if not math.isnan(v)]  # fmt: skip
-            if ys:
+            at = [self.series[names[0]].value_at(int(x)), self.series[name].value_at(int(x))]
+            dots_y = [v for v in at if not math.isnan(v)]
+            if dots_y:
                 dots = pg.ScatterPlotItem(
-                    [x] * len(ys), ys, size=9, brush=pg.mkBrush(color), pen=pg.mkPen(c.base)
+                    [x] * len(dots_y), dots_y, size=9, brush=pg.mkBrush(color), pen=pg.mkPen(c.base)
                 )
                 self.plot.addItem(dots)
                 self._marks.append(dots)
@@ -425,12 +430,12 @@ class MetricChart(QWidget):
 
     def _on_position(self, row: int) -> None:
         self.cursor_line.setValue(row)
-        if self.metric is not None and not self._nav.busy:
+        if self.current_metric is not None and not self._nav.busy:
             self._update_values()
 
     @guarded("Metric values")
     def _update_values(self) -> None:
-        engine, metric = self._nav.engine, self.metric
+        engine, metric = self._nav.engine, self.current_metric
         if engine is None or metric is None:
             self.values_model.set_values([], "")
             return

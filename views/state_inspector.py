@@ -154,8 +154,9 @@ class StateInspector(QWidget):
         self.plot_action.setToolTip("Chart this value over the event sequence, per branch")
         self.plot_action.triggered.connect(self._plot_current)
         self.tree.extra_actions.append(self.plot_action)
+        self._held = False
         navigator.busyChanged.connect(self._on_busy)
-        navigator.positionChanged.connect(self.refresh)
+        navigator.positionChanged.connect(self._on_position)
         navigator.sessionChanged.connect(self._on_session)
         theme.changed.connect(self._apply_theme)
         self._apply_theme()
@@ -222,11 +223,22 @@ class StateInspector(QWidget):
             self.plotRequested.emit(format_path(self.model.path_at(index)))
 
     def _on_busy(self, busy: bool) -> None:
-        self.tree.setEnabled(not busy)
+        self.tree.setEnabled(not busy and not self._held)
         if busy:
             self.title.setText("Replaying… (the state shows when the engine is done)")
-        else:
+        elif not self._held:
             self.refresh()
+
+    def hold(self, text: str) -> None:
+        """Show ``text`` instead of the state until the user moves: a replay was cancelled,
+        and folding here would freeze the window for as long as the replay would have taken."""
+        self._held = True
+        self.title.setText(text)
+        self.tree.setEnabled(False)
+
+    def _on_position(self, row: int) -> None:
+        self._held = False
+        self.refresh(row)
 
     @guarded("State inspector")
     def refresh(self, row: int | None = None) -> None:

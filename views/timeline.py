@@ -102,6 +102,8 @@ class TimelineWidget(QWidget):
         self._nav = navigator
         self._theme = theme
         self.lay: TimelineLayout | None = None
+        self._lay_key: tuple[Any, ...] | None = None
+        self._lay_columns: Any = None
         self._curves: dict[int, pg.PlotCurveItem] = {}
         self._gap_lines: list[pg.InfiniteLine] = []
         self._fork_lines: list[pg.InfiniteLine] = []
@@ -223,14 +225,22 @@ class TimelineWidget(QWidget):
     def rebuild(self, *_: Any) -> None:
         """Recompute x and lanes (new session, branch, or option) and show everything."""
         opts = self.options()
-        self.lay = TimelineLayout.build(
-            self._nav.rows,
-            self._nav.columns,
-            mode=opts["mode"],
-            lanes_by=opts["lanes"],
-            collapse_gaps=opts["collapse"],
-        )
+        rows, columns = self._nav.rows, self._nav.columns
+        # A branch that only drops or edits events keeps the log's order and times: its
+        # layout is the log's (a million events take a few hundred ms to lay out).
+        key = (id(columns), len(rows), opts["mode"], opts["lanes"], opts["collapse"])
+        if not (rows.identity and self._lay_key is not None and self._lay_key == key):
+            self.lay = TimelineLayout.build(
+                rows,
+                columns,
+                mode=opts["mode"],
+                lanes_by=opts["lanes"],
+                collapse_gaps=opts["collapse"],
+            )
+        self._lay_key = key if rows.identity else None
+        self._lay_columns = columns  # keeps id(columns) from being reused while cached
         lay = self.lay
+        assert lay is not None
         self.collapse_box.setEnabled(lay.mode == "time")
         self.cursor_line.setVisible(self._nav.session is not None)
         if self._nav.session is None:
@@ -325,8 +335,8 @@ class TimelineWidget(QWidget):
         dropped_rows = np.flatnonzero(rows.dropped).tolist()
         by_kind: dict[str, list[int]] = {"dropped": dropped_rows}
         for kind in ("edited", "inserted", "moved"):
-            found = (self._nav.row_of_key(k) for k in getattr(marks, kind))
-            by_kind[kind] = [r for r in found if r is not None]
+            rows_of = (self._nav.row_of_key(k) for k in getattr(marks, kind))
+            by_kind[kind] = [r for r in rows_of if r is not None]
         for kind, found in by_kind.items():
             symbol, color = styles[kind]
             for r in found:

@@ -17,10 +17,13 @@ U64_MAX = 2**64 - 1
 I64_MIN = -(2**63)
 
 
-_STRIDE = 4
-"""Every run of MIN_RUN digits holds 4 consecutive bytes at offsets divisible by 4."""
-_WINDOW = np.arange(-6, MIN_RUN + 6)
-"""Bytes around a candidate that hold any run of MIN_RUN through it."""
+_WORD = 8
+_HIGH_NIBBLES = np.uint64(0xF0F0F0F0F0F0F0F0)
+_THREES = np.uint64(0x3030303030303030)
+_SIXES = np.uint64(0x0606060606060606)
+_LOW_HALF = np.uint64(0xFFFFFFFF)
+_WINDOW = np.arange(-(MIN_RUN - _WORD), MIN_RUN)
+"""Bytes around an aligned word that hold any run of MIN_RUN through the whole word."""
 
 
 def _is_digit(byte: bytes) -> bool:
@@ -33,40 +36,65 @@ class _Scratch:
 
     def __init__(self) -> None:
         self.size = 0
-        self.words = np.empty(0, np.uint32)
-        self.flags = np.empty(0, np.bool_)
-        self.pairs = np.empty(0, np.bool_)
+        self.words = np.empty(0, np.uint64)
+        self.more = np.empty(0, np.uint64)
+        self.whole = np.empty(0, np.bool_)
+        self.half = np.empty(0, np.bool_)
 
     def ensure(self, words: int) -> None:
         if words > self.size:
             self.size = words
-            self.words = np.empty(words, np.uint32)
-            self.flags = np.empty(words, np.bool_)
-            self.pairs = np.empty(words, np.bool_)
+            self.words = np.empty(words, np.uint64)
+            self.more = np.empty(words, np.uint64)
+            self.whole = np.empty(words, np.bool_)
+            self.half = np.empty(words, np.bool_)
 
 
 def _candidates(buf: bytes, scratch: _Scratch) -> npt.NDArray[np.intp]:
-    """Offsets p (multiples of 4) where a run of MIN_RUN digits may pass through.
+    """Offsets (multiples of 8) of aligned 8-byte words inside a run of MIN_RUN digits.
 
-    Looks at every 4th byte only (the low byte of each 32-bit word): four digits in a row
-    there is necessary for a run of 19, and ISO timestamps never have it. The bytes around
-    each candidate are then checked exactly, all candidates at once.
+    A run of 19 digits always covers one aligned 8-byte word whole and the first 4 bytes of
+    the next one, so the scan tests 8 bytes at a time (SWAR: a byte is a digit when its high
+    nibble is 3 and adding 6 keeps it so); UUIDs and ISO timestamps almost never pass. The
+    bytes around each candidate are then checked exactly, all candidates at once. The last
+    few bytes (a partial word) are scanned again zero-padded.
     """
-    count = len(buf) // 4
-    scratch.ensure(count)
-    w = np.frombuffer(buf, np.uint32, count)
-    t = scratch.words[:count]
-    np.subtract(w, np.uint32(48), out=t)
-    np.bitwise_and(t, np.uint32(0xFF), out=t)
-    digit = scratch.flags[:count]
-    np.less(t, 10, out=digit)
-    pairs = scratch.pairs[: count - 1]
-    np.logical_and(digit[:-1], digit[1:], out=pairs)
-    quads = scratch.flags[: count - 3]
-    np.logical_and(pairs[:-2], pairs[2:], out=quads)
-    if not quads.any():
+    found = _word_candidates(buf, scratch)
+    if len(buf) % _WORD:
+        base = max(0, (len(buf) // _WORD - 2) * _WORD)
+        tail = buf[base:] + bytes(-(len(buf) - base) % _WORD)
+        more = _word_candidates(tail, scratch) + base
+        more = more[more < len(buf)]
+        if len(more):
+            found = np.union1d(found, more)
+    return found
+
+
+def _word_candidates(buf: bytes, scratch: _Scratch) -> npt.NDArray[np.intp]:
+    count = len(buf) // _WORD
+    if count < 2:
         return np.zeros(0, np.intp)
-    found = np.flatnonzero(quads) * _STRIDE
+    scratch.ensure(count)
+    w = np.frombuffer(buf, "<u8", count)  # little-endian: the low half is the first 4 bytes
+    bad = scratch.words[:count]  # per byte: zero when the byte is a digit
+    np.bitwise_and(w, _HIGH_NIBBLES, out=bad)
+    np.bitwise_xor(bad, _THREES, out=bad)
+    more = scratch.more[:count]
+    np.add(w, _SIXES, out=more)
+    np.bitwise_and(more, _HIGH_NIBBLES, out=more)
+    np.bitwise_xor(more, _THREES, out=more)
+    np.bitwise_or(bad, more, out=bad)
+    whole = scratch.whole[:count]
+    np.equal(bad, 0, out=whole)
+    if not whole[:-1].any():
+        return np.zeros(0, np.intp)
+    np.bitwise_and(bad, _LOW_HALF, out=bad)  # the first 4 bytes of each word
+    half = scratch.half[:count]
+    np.equal(bad, 0, out=half)
+    hits = whole[:-1] & half[1:]
+    if not hits.any():
+        return np.zeros(0, np.intp)
+    found = np.flatnonzero(hits) * _WORD
     a = np.frombuffer(buf, np.uint8)
     window = found[:, None] + _WINDOW
     inside = (window >= 0) & (window < len(a))

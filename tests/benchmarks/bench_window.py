@@ -1,7 +1,7 @@
 """Benchmark of the window on an imported 1,000,000-event log (run on demand, not by pytest).
 
     .venv/bin/python tests/benchmarks/bench_foundation.py        # imports the log once
-    .venv/bin/python tests/benchmarks/bench_window.py [EVENTS]
+    .venv/bin/python tests/benchmarks/bench_window.py [EVENTS [DIR]]
 
 Opens the workspace that bench_foundation.py imported (so it measures the window on a real
 SQLite-backed log, as a user reopening a log would get it), then times: launch to a usable
@@ -43,8 +43,7 @@ def _ms(samples: list[float]) -> str:
     return f"median {statistics.median(samples) * 1e3:.1f} ms, max {max(samples) * 1e3:.1f} ms"
 
 
-def main(n: int) -> None:
-    bench = Path(tempfile.gettempdir()) / "rewind-bench"
+def main(n: int, bench: Path) -> None:
     log, ws = bench / f"shop-{n}.jsonl", bench / f"ws-{n}.sqlite"
     if not ws.exists():
         sys.exit(f"no imported workspace {ws}: run bench_foundation.py --events {n} first")
@@ -125,4 +124,7 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000,
+        Path(sys.argv[2]) if len(sys.argv) > 2 else Path(tempfile.gettempdir()) / "rewind-bench",
+    )

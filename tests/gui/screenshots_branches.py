@@ -11,6 +11,7 @@ docs/screenshots/issue4-*.png. The workspace lives in a temporary directory.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from tests.gui.screenshots import ROOT, open_log, save, settle, wait_until
 from views.main_window import MainWindow
 from views.theme import Theme
 
+THEME = "light"
+
 
 def idle(app: QApplication, w: MainWindow) -> None:
     wait_until(app, lambda: not w.engine_queue.busy)
@@ -32,7 +35,10 @@ def idle(app: QApplication, w: MainWindow) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--theme", choices=("light", "dark"), default="light")
     args = parser.parse_args()
+    global THEME
+    THEME = args.theme
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="rewind-shots-"))
@@ -46,7 +52,7 @@ def main() -> None:
     w = MainWindow(
         opener=app_gui.default_opener(str(tmp / "workspace.sqlite")),
         settings=settings,
-        theme=Theme("light"),
+        theme=Theme(THEME),
         demo_log=demo,
     )
     w.resize(1500, 940)
@@ -95,17 +101,31 @@ def main() -> None:
     edit.ok_button.click()
     idle(app, w)
 
+    # The edited event: its original beside the new version.
+    w.navigator.go_to(row)
+    idle(app, w)
+    w.detail.tabs.setCurrentIndex(w.detail.versions_tab)
+    w.table.scrollTo(w.table.event_model.index(row, 6))
+    w.resizeDocks([w.state_dock, w.detail_dock], [300, 600], Qt.Orientation.Vertical)
+    save(app, w, out / "issue4-edited-event.png")
+    w.detail.tabs.setCurrentIndex(0)
+    w.resizeDocks([w.state_dock, w.detail_dock], [520, 380], Qt.Orientation.Vertical)
+
     # Back at the bug, the branch panel and the table with the dropped rows.
     w.navigator.go_to(w.navigator.row_of_key(dup_debit) or 0)
     idle(app, w)
+    top = w.table.event_model.index(max(0, w.navigator.row - 8), 0)
+    w.table.scrollTo(top, w.table.ScrollHint.PositionAtTop)
     w.inspector.filter.setText(bug.customer)
     w.inspector.filter.returnPressed.emit()
     save(app, w, out / "issue4-branches.png")
     w.inspector.filter.clear()
     w.inspector.filter.returnPressed.emit()
 
-    # Compare with main at the end.
+    # Compare with main at the end (the event dock makes room for it).
+    w.detail_dock.hide()
     w.resizeDocks([w.timeline_dock], [170], Qt.Orientation.Vertical)
+    w.resizeDocks([w.branch_dock, w.state_dock], [290, 360], Qt.Orientation.Horizontal)
     w.branch_actions.compare_with_parent()
     w.resizeDocks([w.compare_dock], [430], Qt.Orientation.Vertical)
     wait_until(app, lambda: w.compare.result is not None)
@@ -126,11 +146,12 @@ def main() -> None:
     w.branch_actions.show_compensation()
     comp = w.branch_actions.compensation_dialog
     assert comp is not None
-    wait_until(app, lambda: comp.result is not None)
+    wait_until(app, lambda: comp.compensation is not None)
     save(app, comp, out / "issue4-compensation.png")
     comp.close()
     w.close()
     app.processEvents()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

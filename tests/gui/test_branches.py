@@ -4,17 +4,22 @@ the history list, rename / note / archive, and reopening finds everything again.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from PySide6.QtCore import QModelIndex, QSettings, Qt
+from PySide6.QtCore import QModelIndex, QPointF, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
 from app import gui as app_gui
 from app.qt_models import EventTableModel, MarkRole
-from models.event import format_us
+from app.session import Session
+from models.event import Event, format_us
+from models.log import MemoryLog
+from replay_engine.engine import Engine
+from replay_engine.generic import GenericProjection
 from tests.gui.branching import (
     drag_row,
     focus_table,
@@ -91,6 +96,9 @@ def test_drop_restore_undo_redo_and_the_history_list(window: MainWindow, qtbot: 
     font = _cell(w, 4, EventTableModel.TYPE, Qt.ItemDataRole.FontRole)
     assert font is not None and font.strikeOut()
     assert _cell(w, 5, 0, MarkRole) == ["dropped"]
+    icon = _cell(w, 5, EventTableModel.POS, Qt.ItemDataRole.DecorationRole)
+    assert icon is not None and not icon.isNull()
+    assert _cell(w, 6, EventTableModel.POS, Qt.ItemDataRole.DecorationRole) is None
     assert w.timeline.edit_marks_count == 2
     assert _history(w) == ["Forked from main after @3", "Drop @4", "Drop @5"]
     w.navigator.go_to(6)
@@ -162,6 +170,11 @@ def test_edit_refuses_invalid_json_then_shows_the_original_beside_the_new_versio
     assert "Data: Line 1" in dialog.error.text()
     qtbot.keyClicks(editor.text, ' "note": "one debit only"}')
     assert editor.is_valid() and dialog.ok_button.isEnabled()
+    dialog.meta_editor.text.setPlainText("[1, 2]")  # metadata must stay an object
+    assert not dialog.ok_button.isEnabled()
+    assert "Metadata: Must be a JSON object" in dialog.error.text()
+    dialog.meta_editor.text.setPlainText('{"source": "tests"}')
+    assert dialog.ok_button.isEnabled()
     assert dialog.changes() == {"data": {"balance": 60, "note": "one debit only"}}
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     idle(qtbot, w)
@@ -175,8 +188,14 @@ def test_edit_refuses_invalid_json_then_shows_the_original_beside_the_new_versio
     idle(qtbot, w)
     assert "edited in fix" in w.detail.heading.text()
     assert w.detail.tabs.isTabEnabled(w.detail.versions_tab)
-    assert '"balance": 20' in w.detail.original_json.toPlainText()
-    assert '"balance": 60' in w.detail.edited_json.toPlainText()
+    left = w.detail.original_json.toPlainText().splitlines()
+    right = w.detail.edited_json.toPlainText().splitlines()
+    marked_left, marked_right = w.detail.changed_lines
+    assert [left[i].strip() for i in marked_left] == ['"balance": 20']
+    assert [right[i].strip() for i in marked_right] == [
+        '"balance": 60,',
+        '"note": "one debit only"',
+    ]
     assert _inspector_value(w, "cust-1", "data", "note") == '"one debit only"'
     # the type too, and the table says what it was
     select(qtbot, w, 4)
@@ -377,3 +396,122 @@ def test_branch_models_pass_the_model_tester(
     qtmodeltester.check(w.table.event_model)
     assert w.branch_panel.model.rowCount(QModelIndex()) == 1
     QApplication.processEvents()
+
+
+class GatedProjection(GenericProjection):
+    """The generic fold as a plain (non-keyed) projection, so a replay after an edit folds
+    thousands of events; it can hold the worker at one event until the test lets it go."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate: threading.Event | None = None
+        self.reached = threading.Event()
+
+    def apply(self, state: Any, event: Any) -> Any:
+        gate = self.gate
+        if gate is not None and event.key == 100:
+            self.gate = None
+            self.reached.set()
+            gate.wait(10)
+        return super().apply(state, event)
+
+
+def test_a_long_replay_after_an_edit_runs_in_the_background_and_can_be_cancelled(
+    qtbot: Any, settings: QSettings
+) -> None:
+    n = 20_000
+    events = [
+        Event(key=i, pos=i, event_id=f"e{i}", stream=f"s-{i % 50}", type="T", data={"i": i})
+        for i in range(n)
+    ]
+    projection = GatedProjection()
+    log = MemoryLog(events)
+    session = Session(name="big", log=log, engine=Engine(log, projection, keyed=False))
+    w = open_window(qtbot, settings, session)
+    fork_from_menu(qtbot, w, 1, "b")
+    w.navigator.go_to(n - 1)
+    progress: list[tuple[int, int]] = []
+    w.engine_queue.progress.connect(lambda _label, done, total: progress.append((done, total)))
+
+    select(qtbot, w, 1)
+    qtbot.keyClick(w.table, Qt.Key.Key_Delete)
+    assert w.navigator.busy  # the replay runs in the worker...
+    assert w.inspector.title.text().startswith("Replaying")
+    assert not w.inspector.tree.isEnabled()
+    idle(qtbot, w)  # ...and the state shows when it is done
+    assert any(total > 10_000 and 0 < done <= total for done, total in progress), progress
+    assert w.inspector.title.text().startswith(f"State after @{n - 1}")
+    assert w.inspector.tree.isEnabled()
+    assert w.navigator.row == n - 1
+
+    gate = threading.Event()
+    projection.gate = gate
+    select(qtbot, w, 2)
+    qtbot.keyClick(w.table, Qt.Key.Key_Delete)
+    try:
+        qtbot.waitUntil(projection.reached.is_set)
+        qtbot.waitUntil(w.engine_cancel.isVisible)  # long enough to show progress
+        assert "Replaying b" in w.engine_label.text()
+        qtbot.mouseClick(w.engine_cancel, Qt.MouseButton.LeftButton)
+    finally:
+        gate.set()
+    idle(qtbot, w)
+    assert not w.engine_cancel.isVisible()
+    assert "cancelled" in w.inspector.title.text()
+    assert w.navigator.rows.dropped[2]  # the edit is kept
+    w.navigator.go_to(n - 2)
+    idle(qtbot, w)
+    assert w.inspector.title.text().startswith(f"State after @{n - 2}")
+
+
+def test_fork_from_the_timeline(window: MainWindow, qtbot: Any) -> None:
+    w = window
+    tl = w.timeline
+    lay = tl.lay
+    assert lay is not None
+    x, lane = lay.x_of_row(6), float(lay.lane[6])
+    vb = tl.viewbox
+    pos = tl.plot.mapFromScene(vb.mapViewToScene(QPointF(x, lane)))
+    qtbot.mouseClick(tl.plot.viewport(), Qt.MouseButton.RightButton, pos=pos)
+    menu = w.branch_actions.last_menu
+    assert menu.isVisible()
+    assert w.table.target_row() == 6
+    menu_action(menu, "Fork here…").trigger()
+    menu.close()
+    dialog = w.branch_actions.fork_dialog
+    assert dialog is not None and "@6 OrderShipped" in dialog.before.text()
+    dialog.name_edit.setText("from-timeline")
+    qtbot.mouseClick(
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok), Qt.MouseButton.LeftButton
+    )
+    qtbot.waitUntil(lambda: w.navigator.branch == "from-timeline")
+    idle(qtbot, w)
+    assert w.navigator.engine.branch("from-timeline").fork_at == 5
+
+
+def test_state_keys_match_the_engine_in_an_edited_branch(window: MainWindow, qtbot: Any) -> None:
+    """The inspector reuses the top-level keys between steps while the sequence has no
+    dropped rows: inserts, moves and a changed stream must not break that."""
+    w = window
+    fork_from_menu(qtbot, w, 1, "b")
+    ctl = w.branch_ctl
+    ctl.insert(2, False, {"stream": "new-9", "type": "Opened", "data": {"x": 1}})
+    idle(qtbot, w)
+    ctl.move(10, 4)
+    idle(qtbot, w)
+    ctl.edit(12, {"stream": "order-7"})
+    idle(qtbot, w)
+    assert not w.navigator.rows.dropped.any()
+    engine = w.navigator.engine
+    for row in (20, 3, 0, 12, 8, 20, -1, 5, 11, 13):
+        w.navigator.go_to(row)
+        idle(qtbot, w)
+        assert w.inspector.visible_keys() == list(engine.state_at("b", row)), row
+    select(qtbot, w, 3)
+    qtbot.keyClick(w.table, Qt.Key.Key_Delete)
+    idle(qtbot, w)
+    for row in (20, 2, 3, 15, 4):
+        w.navigator.go_to(row)
+        idle(qtbot, w)
+        assert w.inspector.visible_keys() == list(engine.state_at("b", row)), row

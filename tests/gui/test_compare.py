@@ -103,6 +103,20 @@ def test_the_compare_view_shows_exactly_the_differences(forked: MainWindow, qtbo
     assert c.tree_b.isExpanded(order_b)
     c.tree_a.collapse(order_a)
     assert not c.tree_b.isExpanded(c.model_b.index_of_path(("order-1",)))
+    # ...and synchronised scrolling: the same entity at the top of both sides
+    c.tabs.setCurrentIndex(0)
+    c.tree_a.resize(300, 80)
+    c.tree_b.resize(300, 80)
+    for r in range(c.model_a.rowCount()):
+        c.tree_a.expand(c.model_a.index(r, 0))
+    bar = c.tree_a.verticalScrollBar()
+    assert bar.maximum() > 0
+    bar.setValue(bar.maximum())
+
+    def top(tree: Any) -> Any:
+        return tree.tree_model.path_at(tree.indexAt(tree.viewport().rect().topLeft()))
+
+    assert top(c.tree_a) == top(c.tree_b) != ("cust-1",)
 
 
 def test_event_alignment_and_the_first_divergent_event(forked: MainWindow, qtbot: Any) -> None:
@@ -175,6 +189,17 @@ def test_the_chart_plots_the_engines_values_and_moves_the_cursor(
         ("main", 20, 20),
     ]
     assert chart.values_model.index(1, 3).data() == "-40"
+    # any number of branches, branch by branch
+    w.branch_ctl.fork("alt", "main", 0)
+    idle(qtbot, w)
+    w.branch_ctl.switch("fix")
+    idle(qtbot, w)
+    with qtbot.waitSignal(chart.computed, timeout=10_000):
+        chart.set_branches(["fix", "main", "alt"])
+    idle(qtbot, w)
+    assert [v.branch for v in chart.values_model.values()] == ["fix", "main", "alt"]
+    assert chart.values_model.values()[2].at_end == 20
+    w.navigator.go_to(6)
     # a click on the chart moves the cursor to that event
     vb = chart.plot.getPlotItem().getViewBox()
     scene = vb.mapViewToScene(QPointF(12.2, 40))
@@ -277,7 +302,7 @@ def test_the_demo_story_fork_drop_compare_chart_and_merge_back(
     w.branch_actions.export_compensation.trigger()
     dialog = w.branch_actions.compensation_dialog
     assert dialog is not None
-    qtbot.waitUntil(lambda: dialog.result is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.compensation is not None, timeout=10_000)
     assert f'"balance": {bug.expected_balance}' in dialog.preview.toPlainText()
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
     comp = tmp_path / "compensation.jsonl"

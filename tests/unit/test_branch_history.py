@@ -77,7 +77,7 @@ def test_a_batch_is_one_entry_and_one_undo_step() -> None:
     assert not s.engine.sequence("b").dropped.any()
     ops.go_to_history(3)
     assert s.engine.sequence("b").dropped.tolist().count(True) == 6
-    with pytest.raises(UsageError, match="points 0..3"):
+    with pytest.raises(UsageError, match=r"points 0\.\.3"):
         ops.go_to_history(4)
 
 

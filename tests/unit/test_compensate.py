@@ -211,9 +211,7 @@ def test_a_projection_can_provide_its_own_compensating_events() -> None:
     s.create_branch("fix")
     s.branch_ops("fix").drop("@1")
     comp = compensating_events(s.engine, "fix")
-    assert comp.records == [
-        {"stream": "acct-1", "type": "BalanceCredited", "data": {"credit": 6}}
-    ]
+    assert comp.records == [{"stream": "acct-1", "type": "BalanceCredited", "data": {"credit": 6}}]
 
 
 # --- the corrected log --------------------------------------------------------------------
@@ -248,15 +246,15 @@ def test_the_corrected_log_round_trips_and_its_report_lists_every_change(
 
     again = open_session(out, workspace=tmp_path / "ws-fixed.sqlite")
     try:
-        assert equal(
-            dict(again.engine.end_state("main")), dict(session.engine.end_state(branch))
-        )
+        assert equal(dict(again.engine.end_state("main")), dict(session.engine.end_state(branch)))
     finally:
         again.close()
         session.close()
 
 
-def test_the_source_log_is_never_the_target(shop: tuple[Path, GeneratedLog], tmp_path: Path) -> None:
+def test_the_source_log_is_never_the_target(
+    shop: tuple[Path, GeneratedLog], tmp_path: Path
+) -> None:
     path, _ = shop
     session = open_session(path, workspace=tmp_path / "ws.sqlite")
     session.create_branch("b")

@@ -61,7 +61,7 @@ def _brute(engine: Any, branch: str, func: str, path: list[str], pattern: str) -
 
     out = []
     for row in range(-1, engine.row_count(branch)):
-        state = {} if row < 0 else engine.materialize(branch, row)
+        state = engine.state_at(branch, row)  # folded per key as read
         vals = []
         for key, sub in state.items():
             if not fnmatch.fnmatchcase(key, pattern):
