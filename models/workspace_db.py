@@ -17,13 +17,8 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata as importlib_metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
@@ -31,6 +26,9 @@ from sqlalchemy.exc import DBAPIError
 from models.migrations import MIGRATIONS_DIR
 from models.workspace_records import WorkspaceError
 from models.workspace_schema import meta
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 WRITE_OPTION = "rewind_write"
 PAGE_SIZE = 16384
@@ -123,6 +121,8 @@ def executemany(conn: Connection, table: str, names: Sequence[str], rows: list[A
 
 
 def _alembic_config(conn: Connection) -> Config:
+    from alembic.config import Config  # alembic costs 0.2 s to import: only when migrating
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     config.attributes["connection"] = conn
@@ -131,6 +131,9 @@ def _alembic_config(conn: Connection) -> Config:
 
 def head_revision() -> str:
     """The schema revision this code writes."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     head = ScriptDirectory.from_config(config).get_current_head()
@@ -144,6 +147,11 @@ def migrate(conn: Connection) -> None:
     Refuses a database written by a newer Rewind (a revision this code does not know) and a
     database that holds tables but no Rewind schema (someone else's data).
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     if conn.dialect.name == "postgresql":
         # SQLite's BEGIN IMMEDIATE serialises openers; on a shared server, a lock does.
         conn.execute(text("SELECT pg_advisory_xact_lock(7466901)"))
