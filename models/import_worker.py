@@ -79,6 +79,8 @@ class PartResult:
     read_to: int
     strict_error: Problem | None = None
     """Strict mode: the first bad record of the part (it stopped there)."""
+    cancelled: bool = False
+    """It was asked to stop: the result covers the part up to ``end_offset``."""
 
 
 @dataclass
@@ -111,6 +113,8 @@ class PartProcess:
         self.error: str | None = None
         self.spans: deque[SpanBatch] = deque()
         """Span batches received and not yet used, in order."""
+        assert process.stdin is not None
+        self._in: IO[bytes] = process.stdin
 
     @staticmethod
     def start(job: PartJob) -> PartProcess | None:
@@ -118,6 +122,8 @@ class PartProcess:
         then parses the whole file itself)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(name, "1")  # numpy's BLAS threads are never used there: start none
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", "from models.import_worker import serve; serve()"],
@@ -131,8 +137,9 @@ class PartProcess:
             return None
         try:
             assert process.stdin is not None
-            process.stdin.write(pickle.dumps(job, pickle.HIGHEST_PROTOCOL))
-            process.stdin.close()
+            data = pickle.dumps(job, pickle.HIGHEST_PROTOCOL)
+            process.stdin.write(_FRAME.pack(len(data)) + data)
+            process.stdin.flush()
         except OSError:
             process.kill()
             process.wait()
@@ -148,8 +155,9 @@ class PartProcess:
         if self.finished:
             return
         if timeout > 0 and not self._eof:
-            readable, _, _ = select.select([self._fd], [], [], timeout)
-            if not readable:
+            poller = select.poll()  # (select.select fails on descriptors above 1023)
+            poller.register(self._fd, select.POLLIN)
+            if not poller.poll(timeout * 1000):
                 return
         while not self._eof:
             try:
@@ -195,12 +203,20 @@ class PartProcess:
         while not self.finished and self._buffer and not self._eof:
             self.poll(timeout)
 
+    def request_stop(self) -> None:
+        """Ask the helper to stop after its current batch and send what it has (its
+        records already went to the sink: the import must account for them)."""
+        with contextlib.suppress(OSError):
+            self._in.write(b"s")
+            self._in.flush()
+
     def stop(self) -> None:
         """End the helper (cancelled, failed or done) and reap it."""
         if self._process.poll() is None:
             self._process.kill()
-        with contextlib.suppress(OSError):
-            self._out.close()
+        for pipe in (self._in, self._out):
+            with contextlib.suppress(OSError):
+                pipe.close()
         self._process.wait()
 
 
@@ -211,15 +227,34 @@ def _send(out: IO[bytes], kind: str, payload: object) -> None:
     out.flush()
 
 
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        more = stream.read(size - len(data))
+        if not more:
+            raise EOFError("the parent process closed the pipe")
+        data += more
+    return bytes(data)
+
+
 def serve() -> None:
     """Entry point of the helper process: read the job, parse, send the result."""
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the message stream
     try:
-        job = pickle.loads(sys.stdin.buffer.read())
+        stdin = sys.stdin.buffer
+        (size,) = _FRAME.unpack(_read_exactly(stdin, _FRAME.size))
+        job = pickle.loads(_read_exactly(stdin, size))
         from models.importer import run_part
 
-        result = run_part(job, lambda kind, payload: _send(out, kind, payload))
+        # Anything more on stdin (a stop request, or the end: the parent is gone) means stop.
+        poller = select.poll()
+        poller.register(stdin.fileno(), select.POLLIN | select.POLLHUP)
+
+        def stop_requested() -> bool:
+            return bool(poller.poll(0))
+
+        result = run_part(job, lambda kind, payload: _send(out, kind, payload), stop_requested)
         _send(out, "result", result)
     except BaseException as error:  # reported to the parent, which then parses it itself
         with contextlib.suppress(OSError):
