@@ -1,4 +1,5 @@
-"""The second half of a big import, parsed in a helper process.
+"""The second half of a big import, parsed in a helper process: the process and its
+messages (what each side does with them: :mod:`models.import_parallel`).
 
 A large plain JSON Lines file is cut at a line boundary: the importing process parses the
 first part while a helper process (a fresh interpreter, never a fork: the GUI imports from a
@@ -12,7 +13,9 @@ sending hundreds of MB through a pipe.
 
 Messages are pickles framed by an 8-byte length, on the helper's stdout: span batches
 (where its next stored records are, and how far it got), then one result or one error. The
-job arrives pickled on its stdin.
+job arrives pickled (and framed) on its stdin; anything more there asks it to stop after its
+current batch and send what it has (its records may already be in the sink), and the end of
+stdin (the parent is gone) stops it too.
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ class PartResult:
     ``split``), byte offsets are absolute."""
 
     columns: Columns
+    """Its columns; ``event_ids`` is empty when ``ids_text`` holds them."""
+    ids_text: bytes | None
+    """The event ids joined by newlines (UTF-8): far cheaper to send than a pickled list;
+    ``None`` when an id contains a newline."""
     records_read: int
     skipped: int
     problems: list[Problem]
@@ -245,7 +252,7 @@ def serve() -> None:
         stdin = sys.stdin.buffer
         (size,) = _FRAME.unpack(_read_exactly(stdin, _FRAME.size))
         job = pickle.loads(_read_exactly(stdin, size))
-        from models.importer import run_part
+        from models.import_parallel import run_part
 
         # Anything more on stdin (a stop request, or the end: the parent is gone) means stop.
         poller = select.poll()

@@ -35,7 +35,7 @@ keep the partial import (and resume it later) or throw it away.
 
 Two processes: a plain JSON Lines file with at least ``parallel_min_bytes`` to read is cut at
 a line boundary; the second part is parsed by a helper process with the same loop (see
-:mod:`models.import_worker`) while this one parses the first part and writes. The results
+:mod:`models.import_parallel`) while this one parses the first part and writes. The results
 are the same as from one process (columns, chunks, counts, problems and their places, the
 sha1), with one difference in the order the sink receives problems: duplicates of an id
 seen before the cut are compared after the import, like far duplicates, so they come last.
@@ -55,12 +55,11 @@ import gc
 import json
 import operator
 import os
-import zlib
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any, Final, Protocol
 
@@ -69,7 +68,7 @@ import numpy.typing as npt
 import orjson
 
 from models.event import Event
-from models.import_worker import PartJob, PartProcess, PartResult, SpanBatch
+from models.import_worker import PartJob, SpanBatch
 from models.log import NA, Columns
 from models.mapping import (
     DERIVED_ID_PREFIX,
@@ -1176,7 +1175,7 @@ def run_import(
     """Import a log file (see the module docstring for the policy).
 
     ``parallel_min_bytes``: plain JSON Lines with at least this many bytes to read are parsed
-    in two processes (see :mod:`models.import_worker`); ``None`` never does.
+    in two processes (see :mod:`models.import_parallel`); ``None`` never does.
 
     ``fmt``: a :class:`~models.readers.Format` (or its value); detected from the content when
     ``None``. ``mapping``: a :class:`FieldMapping` used as is (resuming: pass the stored one),
@@ -1245,7 +1244,7 @@ def run_import(
             and not the_format.is_array
             and source.size - start_offset >= parallel_min_bytes
         ):
-            split = _split_point(path, start_offset, source.size)
+            split = split_point(path, start_offset, source.size)
         if split is not None:
             job = PartJob(
                 path=str(path),
@@ -1258,7 +1257,9 @@ def run_import(
                 max_record_bytes=max_record_bytes,
                 block_size=block_size,
             )
-            cancelled = _import_in_two(
+            from models.import_parallel import import_in_two  # (it builds on this module)
+
+            cancelled = import_in_two(
                 run, source, job, start_offset, start_line, max_record_bytes, progress
             )
         else:
@@ -1298,10 +1299,7 @@ def run_import(
         )
 
 
-# --- two processes ------------------------------------------------------------------------
-
-
-def _split_point(path: str | os.PathLike[str], start_offset: int, size: int) -> int | None:
+def split_point(path: str | os.PathLike[str], start_offset: int, size: int) -> int | None:
     """Where the helper's part starts: just after the first newline at or after the target
     share of the bytes (``None``: no line starts there)."""
     target = start_offset + int((size - start_offset) * MAIN_SHARE)
@@ -1318,376 +1316,6 @@ def _split_point(path: str | os.PathLike[str], start_offset: int, size: int) -> 
                 return split if split < size else None
             at += len(data)
     return None
-
-
-class _ByteStream:
-    """The decompressed (plain) input as the importing process reads it, once, in order:
-    the first part goes to the line splitter, the helper's part is read afterwards to hash it
-    and to cut the stored records from it, with a CRC-32 of its bytes to compare with the
-    helper's (both must have seen the same bytes)."""
-
-    def __init__(self, blocks: Iterator[bytes], offset: int) -> None:
-        self._blocks = blocks
-        self.offset = offset
-        """Absolute offset of ``buffer[0]`` (or of the next byte when it is empty)."""
-        self.buffer = bytearray()
-        self.crc32 = 0
-        self._crc_to = offset
-        """The CRC covers ``[split, _crc_to)``."""
-
-    def until(self, stop: int) -> Iterator[bytes]:
-        """Blocks up to offset ``stop``; the CRC starts there."""
-        for data in self._blocks:
-            take = stop - self.offset
-            if len(data) > take:
-                self.buffer += data[take:]
-                data = data[:take]
-            if data:
-                self.offset += len(data)
-                yield data
-            if self.offset >= stop:
-                break
-        self._crc_to = self.offset
-
-    def rest(self) -> Iterator[bytes]:
-        """Everything after what was read (parsed here after all)."""
-        if self.buffer:
-            data = bytes(self.buffer)
-            self.offset += len(data)
-            self.buffer = bytearray()
-            yield data
-        for data in self._blocks:
-            self.offset += len(data)
-            yield data
-
-    def _more(self) -> bool:
-        data = next(self._blocks, None)
-        if data is None:
-            return False
-        self.buffer += data
-        return True
-
-    def _crc_through(self, end: int) -> None:
-        if end > self._crc_to:
-            view = memoryview(self.buffer)[self._crc_to - self.offset : end - self.offset]
-            self.crc32 = zlib.crc32(view, self.crc32)
-            view.release()
-            self._crc_to = end
-
-    def get(self, lo: int, hi: int) -> bytes:
-        """Bytes ``[lo, hi)``; what lies before ``lo`` is dropped (reads only go forward)."""
-        while self.offset + len(self.buffer) < hi and self._more():
-            pass
-        if lo > self.offset:
-            self._crc_through(lo)
-            del self.buffer[: lo - self.offset]
-            self.offset = lo
-        return bytes(memoryview(self.buffer)[lo - self.offset : hi - self.offset])
-
-    def drain(self, upto: int | None = None) -> int:
-        """Read (and so hash) the rest, with the CRC up to ``upto`` (``None``: the end of
-        the input); the offset the CRC reached."""
-        while True:
-            end = self.offset + len(self.buffer)
-            if upto is not None and end >= upto:
-                self._crc_through(upto)
-                return upto
-            self._crc_through(end)
-            self.offset = end
-            self.buffer = bytearray()
-            if not self._more():
-                return end
-
-
-def _emit(sink: RecordSink, first_pos: int, count: int, data: bytes) -> None:
-    """One chunk given as its stored bytes (records joined by newlines)."""
-    joined = getattr(sink, "add_joined", None)
-    if joined is not None:
-        joined(first_pos, count, data)
-    else:
-        sink.add_chunk(first_pos, data.split(b"\n"))
-
-
-def _import_in_two(
-    run: _Run,
-    source: Source,
-    job: PartJob,
-    start_offset: int,
-    start_line: int,
-    max_record_bytes: int,
-    progress: ProgressFn | None,
-) -> bool:
-    """Parse ``[start_offset, split)`` here and the rest in a helper process, then take the
-    helper's results in; True when cancelled.
-
-    Once the first part is done, the helper's records go to the sink as it reports where
-    they are, so writing them overlaps its parsing. Without a helper (it cannot start, or
-    fails before its records were used) the rest is parsed here.
-    """
-    split = job.split
-    helper = PartProcess.start(job)
-    blocks: Iterator[bytes] = source.blocks(start_offset)
-    first_offset = start_offset
-    if start_offset == 0:
-        blocks = _strip_bom(blocks)
-        first_offset = len(BOM) if source.head().startswith(BOM) else 0
-    stream = _ByteStream(blocks, first_offset)
-    shown = [0]
-
-    def report(done: int) -> bool:
-        """Progress; False when the caller wants to stop."""
-        shown[0] = max(shown[0], min(done, source.size))
-        return progress is None or progress(shown[0], source.size) is not False
-
-    try:
-        for batch in line_batches(
-            stream.until(split),
-            offset=first_offset,
-            line=start_line,
-            max_record_bytes=max_record_bytes,
-        ):
-            run.ingest(batch)
-            done = batch.end_offset
-            if helper is not None:
-                helper.poll()
-                done += helper.done
-            if not report(done):
-                return True
-        if helper is not None:
-            used = stopping = False
-            while True:
-                if helper.error is None:
-                    while helper.spans:
-                        _feed_spans(run, stream, helper.spans.popleft())
-                        used = True
-                if helper.finished:
-                    break
-                if not stopping and not report(split + helper.done):
-                    if not used:
-                        return True
-                    # Its first records are in the sink already: it stops at its next batch
-                    # and the import covers what it read up to there.
-                    helper.request_stop()
-                    stopping = True
-                helper.wait(0.05)
-            part = helper.result
-            if part is not None:
-                if part.strict_error is not None:
-                    problem = part.strict_error
-                    problem = replace(problem, line=problem.line + run.end_line - 1)
-                    raise InputError(f"{problem.location()}: {problem.reason}", [problem])
-                _absorb(run, part, stream, split)
-                if part.cancelled:
-                    return True
-                report(source.size)
-                return False
-            if used:
-                raise InputError(
-                    f"{run.file}: the helper process parsing the second half of the file "
-                    f"failed ({helper.error}); import the file again"
-                )
-        for batch in line_batches(
-            stream.rest(), offset=split, line=run.end_line, max_record_bytes=max_record_bytes
-        ):
-            run.ingest(batch)
-            if not report(source.raw_done):
-                return True
-        return False
-    finally:
-        if helper is not None:
-            helper.stop()
-
-
-def _absorb(run: _Run, part: PartResult, stream: _ByteStream, split: int) -> None:
-    """Continue ``run`` with the helper's part (whose chunks were handed over already):
-    problems and findings worded with absolute lines and positions, columns re-coded,
-    duplicates across the cut found, and the bytes checked to be the ones it parsed."""
-    line_shift = run.end_line - 1
-    pos_shift = run.pos
-    part_ids: list[str] = part.columns.event_ids.tolist()
-    crossing = run.seen_ids.intersection(part_ids)
-    problems: list[Problem] = []
-    for problem in part.problems:
-        if problem.reason.startswith(_FINDING_MARK):
-            finding = part.findings[int(problem.reason[len(_FINDING_MARK) :])]
-            if finding.event_id not in crossing:
-                problems.append(finding.problem(run.file, pos_shift, line_shift))
-        else:
-            problems.append(replace(problem, line=problem.line + line_shift))
-    run.report(problems, ordered=True)
-    # Columns: the part's names get the codes they already have here, or the next ones.
-    cols = part.columns
-    for names, codes, target, known in (
-        (cols.stream_names, cols.stream_codes, run.stream_col, run.stream_codes),
-        (cols.type_names, cols.type_codes, run.type_col, run.type_codes),
-    ):
-        recode = np.array([known.setdefault(name, len(known)) for name in names], np.int32)
-        target.append(recode[codes] if len(codes) else np.zeros(0, np.int32))
-    run.version_col.append(cols.versions)
-    run.recorded_col.append(cols.recorded_us)
-    run.processed_col.append(cols.processed_us)
-    run.table_starts.append(pos_shift)
-    run.line_tables.append(part.lines + line_shift)
-    run.offset_tables.append(part.offsets)
-    # Duplicates across the cut: every later use of an id seen before it, compared after the
-    # import (both records are read again).
-    if crossing:
-        earliest: dict[str, int] = {}
-        for i, event_id in enumerate(run.previous_ids or ()):
-            if event_id in crossing:
-                earliest.setdefault(event_id, i)
-        for i, event_id in enumerate(run.ids):
-            if event_id in crossing:
-                earliest.setdefault(event_id, run.start_pos + i)
-        for k, event_id in enumerate(part_ids):
-            if event_id in crossing:
-                line, offset = int(part.lines[k]) + line_shift, int(part.offsets[k])
-                run.far.append(
-                    _FarDuplicate(line, offset, event_id, earliest[event_id], None, pos_shift + k)
-                )
-    run.ids.extend(part_ids)
-    read_to = stream.drain(part.read_to if part.cancelled else None)
-    if read_to != part.read_to or stream.crc32 != part.crc32:
-        raise InputError(
-            f"{run.file}: the file changed while it was being imported (bytes after offset "
-            f"{split} differ between two reads); import it again"
-        )
-    run.records_read += part.records_read
-    run.skipped += part.skipped
-    run.pos += len(part_ids)
-    run.end_offset = part.end_offset
-    run.end_line = part.end_line + line_shift
-
-
-def _feed_spans(run: _Run, stream: _ByteStream, spans: SpanBatch) -> None:
-    """Hand the helper's next stored records to the sink, read from the file's bytes: whole
-    chunks as one slice when their records are consecutive lines, the rest of a chunk kept
-    as pending records (like the records parsed here)."""
-    offsets, lengths, changed = spans.offsets, spans.lengths, spans.changed
-    n = len(offsets)
-    ends = offsets + lengths
-    changed_at = np.array(sorted(changed), np.int64) - spans.first
-    k = 0
-    while k < n:
-        room = CHUNK_SIZE - run.pending_pos % CHUNK_SIZE - len(run.pending)
-        if n - k < room:
-            run.pending.extend(
-                changed.get(spans.first + i) or stream.get(int(offsets[i]), int(ends[i]))
-                for i in range(k, n)
-            )
-            return
-        stop = k + room
-        lo, hi = int(offsets[k]), int(ends[stop - 1])
-        if (offsets[k + 1 : stop] != ends[k : stop - 1] + 1).any() or np.searchsorted(
-            changed_at, k
-        ) != np.searchsorted(changed_at, stop):
-            data = b"\n".join(
-                [
-                    changed.get(spans.first + i) or stream.get(int(offsets[i]), int(ends[i]))
-                    for i in range(k, stop)
-                ]
-            )
-        else:
-            data = stream.get(lo, hi)
-        count = room
-        if run.pending:
-            data = b"\n".join([*run.pending, data])
-            count += len(run.pending)
-            run.pending = []
-        _emit(run.sink, run.pending_pos, count, data)
-        run.pending_pos += count
-        k = stop
-
-
-def run_part(
-    job: PartJob,
-    send: Callable[[str, object], None],
-    stop_requested: Callable[[], bool] = lambda: False,
-) -> PartResult:
-    """The helper process's side of :func:`_import_in_two`: bytes ``[job.split, job.size)``
-    with positions and lines counted from the part's start. Where its stored records are is
-    sent as it goes (``send("spans", ...)``, every :data:`SPAN_MESSAGE_BLOCKS` blocks)."""
-    mapping = FieldMapping.from_json(job.mapping)
-    fmt = Format(job.fmt)
-    collected: list[Problem] = []
-
-    class _Collect:
-        def add_chunk(self, first_pos: int, records: list[bytes]) -> None:
-            raise AssertionError("a part run hands no chunks over")
-
-        def add_problem(self, problem: Problem) -> None:
-            collected.append(problem)
-
-    with Source(job.path, block_size=job.block_size) as source, _gc_paused():
-        source.size = min(source.size, job.size)
-        run = _Run(
-            file=job.label,
-            mapping=mapping,
-            sink=_Collect(),
-            strict=job.strict,
-            start_pos=0,
-            previous_ids=None,
-            previous_raw=None,
-        )
-        spans = run.spans = _Spans()
-        findings: list[_Finding] = []
-        run.findings = findings
-        run.end_offset = job.split
-        run.end_line = 1
-        crc = 0
-        read_to = job.split
-
-        def blocks() -> Iterator[bytes]:
-            nonlocal crc, read_to
-            for data in source.blocks(job.split):
-                crc = zlib.crc32(data, crc)
-                read_to += len(data)
-                yield data
-
-        strict_error = None
-        cancelled = False
-        sent_at = job.split
-        try:
-            for batch in line_batches(
-                blocks(), offset=job.split, line=1, max_record_bytes=job.max_record_bytes
-            ):
-                run.ingest(batch)
-                if stop_requested():
-                    cancelled = True
-                    break
-                if batch.end_offset - sent_at >= SPAN_MESSAGE_BLOCKS * job.block_size:
-                    sent_at = batch.end_offset
-                    send("spans", (spans.take(), batch.end_offset - job.split))
-        except InputError as error:
-            if not error.problems:
-                raise
-            strict_error = error.problems[0]
-        if strict_error is None:
-            send("spans", (spans.take(), read_to - job.split))
-        if run.far and strict_error is None and not cancelled:
-            with Source(job.path, block_size=job.block_size) as again:
-                again.size = source.size
-                run.resolve_far(
-                    lambda wanted: _fetch_records(
-                        _batches(again, fmt, job.split, 1, job.max_record_bytes), wanted
-                    )
-                )
-        empty = np.zeros(0, np.int64)
-        return PartResult(
-            columns=run.columns(),
-            records_read=run.records_read,
-            skipped=run.skipped,
-            problems=collected,
-            findings=findings,
-            lines=np.concatenate(run.line_tables) if run.line_tables else empty,
-            offsets=np.concatenate(run.offset_tables) if run.offset_tables else empty,
-            end_offset=run.end_offset,
-            end_line=run.end_line,
-            crc32=crc,
-            read_to=read_to,
-            strict_error=strict_error,
-            cancelled=cancelled,
-        )
 
 
 def _batches(

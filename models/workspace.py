@@ -108,6 +108,9 @@ class Workspace:
         self.location = location
         """The file path, or the URL without its password: for messages."""
         self._closed = False
+        self._handed_over: dict[int, tuple[tuple[int, int, int | None], Columns]] = {}
+        """Columns an import just wrote, by source: the next load of exactly that import
+        (generation, count, time) takes them instead of decoding the blobs again."""
 
     # ----------------------------------------------------------------- open / close
 
@@ -402,7 +405,19 @@ class Workspace:
             raise WorkspaceError(f"there is no log {source_id} in the workspace {self.location}")
         return _source(row)
 
+    def _hand_over(self, source: Source, columns: Columns) -> None:
+        """Keep the columns ``finish`` wrote for the next :meth:`_load_columns` (once)."""
+        self._handed_over[source.id] = (
+            (source.generation, source.event_count, source.imported_us),
+            columns,
+        )
+
     def _load_columns(self, conn: Connection, source: Source) -> Columns:
+        handed = self._handed_over.pop(source.id, None)
+        if handed is not None:
+            key, fresh = handed
+            if key == (source.generation, source.event_count, source.imported_us):
+                return fresh
         rows = conn.execute(
             select(columns.c.name, columns.c.dtype, columns.c.count, columns.c.data).where(
                 columns.c.source_id == source.id, columns.c.generation == source.generation

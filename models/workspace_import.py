@@ -315,6 +315,7 @@ class ImportWriter:
                 conn.execute(delete(snapshots).where(snapshots.c.source_id == self.source_id))
             source = self._ws._source_row(conn, self.source_id)
         self._done = True
+        self._ws._hand_over(source, merged)  # opening the log next need not decode them
         return source
 
     def abort(self) -> None:

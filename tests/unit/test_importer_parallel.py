@@ -44,6 +44,7 @@ def planted(n: int = 1200) -> list[bytes]:
     lines[900] = b'{"id":"n","type":"T","data":{"v":NaN}}'  # re-serialised when stored
     lines[950] = b'{"id":"big","type":"T","data":{"v":123456789012345678901234567890}}'
     lines[1000] = b'{"id":"v","type":"T","version":"v1"}'
+    lines[1100] = b'{"id":"two\\nlines","type":"T"}'  # an id with a newline in it
     return lines
 
 
@@ -205,6 +206,47 @@ def test_progress_and_cancelling_stop_both_processes(tmp_path: Path) -> None:
     assert gc.isenabled()
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc")
+def test_cancelling_while_the_helper_runs_keeps_the_import_consistent(tmp_path: Path) -> None:
+    """Once the helper's records went to the sink, a cancel stops it at its next batch and
+    the result accounts for every record the sink got: it can be kept and resumed."""
+    lines = [orjson.dumps(r) for r in synthetic(40_000)]
+    data = b"\n".join(lines) + b"\n"
+    path = write(tmp_path / "log.jsonl", data)
+    size = len(data)
+    offsets = offsets_of(lines)
+    past_half = 0
+    for share in (0.6, 0.75, 0.9):
+
+        def progress(done: int, total: int, share: float = share) -> bool:
+            return done < share * total
+
+        sink = ListSink()
+        result = run_import(
+            path, sink=sink, block_size=16 << 10, parallel_min_bytes=1, progress=progress
+        )
+        assert result.imported == len(result.columns) == len(sink.records)
+        assert sink.records == lines[: result.imported]
+        assert result.columns.event_ids.tolist() == [f"evt-{i}" for i in range(result.imported)]
+        if result.cancelled:
+            assert result.sha1 is None
+            assert result.end_offset == offsets[result.imported]
+            past_half += result.end_offset > size // 2
+            rest = ListSink()
+            run_import(
+                path,
+                sink=rest,
+                mapping=result.mapping,
+                start_offset=result.end_offset,
+                start_line=result.end_line,
+                start_pos=result.imported,
+                parallel_min_bytes=1,
+            )
+            assert sink.records + rest.records == lines
+        assert not _children()
+    assert past_half  # at least one cancel came after the helper's records were used
+
+
 def test_without_a_helper_process_the_importer_parses_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -325,3 +367,27 @@ def test_the_word_scan_finds_every_long_integer() -> None:
             for _ in range(size)
         )
         assert big_integer_offsets(buf, scratch) == _reference_big_integers(buf), buf
+
+
+def test_columns_handed_over_by_finish_are_the_stored_ones(tmp_path: Path) -> None:
+    """Opening a log right after its import reuses the columns ``finish`` wrote (once); they
+    equal what a later open decodes from the workspace."""
+    path = write(tmp_path / "log.jsonl", b"\n".join(planted()) + b"\n")
+    with Workspace.open(tmp_path / "ws.sqlite") as ws:
+        with ws.begin_import(path) as writer:
+            result = run_import(path, sink=writer, parallel_min_bytes=None)
+            source = writer.finish(result)
+        handed = ws.log_state(source.id)[1]
+        assert handed is result.columns
+        decoded = ws.log_state(source.id)[1]  # the hand-over is used once
+        assert decoded is not handed
+    with Workspace.open(tmp_path / "ws.sqlite") as again:
+        reopened = again.log_state(source.id)[1]
+    for columns in (decoded, reopened):
+        for name in ("stream_codes", "type_codes", "versions", "recorded_us", "processed_us"):
+            stored = getattr(columns, name)
+            assert stored.dtype == getattr(handed, name).dtype
+            assert stored.tolist() == getattr(handed, name).tolist()
+        assert columns.event_ids.tolist() == handed.event_ids.tolist()
+        assert columns.stream_names == handed.stream_names
+        assert columns.type_names == handed.type_names
