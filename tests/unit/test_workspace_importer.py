@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.importer import decode_record, run_import
+from models.decode import make_decoder
+from models.importer import run_import
 from models.mapping import FieldMapping
 from models.readers import Format
 from models.workspace import Source, Workspace
@@ -24,24 +25,8 @@ MORE = [
 
 
 def decoder_for(source: Source) -> RecordDecoder:
-    """Bind the importer's decode_record to the stored mapping (source events: key = pos)."""
-    mapping = FieldMapping.from_json(source.mapping)
-
-    def decode(
-        raw: bytes,
-        pos: int,
-        event_id: str,
-        stream: str,
-        type_: str,
-        version: int | None,
-        recorded_us: int | None,
-        processed_us: int | None,
-    ) -> object:
-        return decode_record(
-            raw, mapping, pos, pos, event_id, stream, type_, version, recorded_us, processed_us
-        )
-
-    return decode  # type: ignore[return-value]  # decode_record returns an Event
+    """The read path the app uses, bound to the stored mapping (source events: key = pos)."""
+    return make_decoder(FieldMapping.from_json(source.mapping))
 
 
 def import_into(ws: Workspace, path: Path) -> Source:
