@@ -7,6 +7,7 @@ compared); a log that only grew imports just the new records; a changed one is r
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -648,10 +649,26 @@ def _load(ws: Workspace, source: Any, log_path: Path, change: str) -> Session:
             )
             continue
         session.branch_ids[b.name] = b.id
-    snap = ws.load_snapshot(source.id, None, engine.projection.name)
-    if snap is not None and snap.row == len(log) - 1:
-        streams = ws.load_snapshot(source.id, None, engine.projection.name + STREAMS_SUFFIX)
+    _seed_from_snapshot(ws, source.id, engine, session)
+    return session
+
+
+def _seed_from_snapshot(ws: Workspace, source_id: int, engine: Engine, session: Session) -> None:
+    """The persisted end state is millions of small dicts: the cycle collector's scans would
+    double the load, and every later collection would scan them again for nothing (they live
+    as long as the session), so they are loaded with it paused and then frozen out of its way.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        snap = ws.load_snapshot(source_id, None, engine.projection.name)
+        if snap is None or snap.row != len(session.log) - 1:
+            return
+        streams = ws.load_snapshot(source_id, None, engine.projection.name + STREAMS_SUFFIX)
         extra = streams.state if streams is not None and streams.row == snap.row else None
         if engine.seed_end_state(snap.state, extra):
             session.import_info["snapshot_row"] = snap.row
-    return session
+            gc.freeze()
+    finally:
+        if was_enabled:
+            gc.enable()
