@@ -423,8 +423,24 @@ class KeyedReplayer:
             self._remember((self.token_at(d, code, count - 1), code, count - 1), previous)
         return state
 
-    def _apply(self, d: Derivation, row: int, state: Any) -> Any:
-        event = d.event(int(d.keys[row]), self.log)
+    def _prefetch(self, d: Derivation, rows: list[int]) -> dict[int, Event]:
+        """Source events of many rows in one pass over their chunks (see
+        WorkspaceLog.events_at), for folds of long keys; others are read one at a time."""
+        events_at = getattr(self.log, "events_at", None)
+        if events_at is None or len(rows) < 64:
+            return {}
+        pairs = [
+            (int(d.keys[row]), row)
+            for row in rows
+            if d.keys[row] >= 0 and int(d.keys[row]) not in d.overrides
+        ]
+        pairs.sort()
+        fetched = events_at([key for key, _ in pairs])
+        return {row: event for (_, row), event in zip(pairs, fetched, strict=True)}
+
+    def _apply(self, d: Derivation, row: int, state: Any, event: Event | None = None) -> Any:
+        if event is None:
+            event = d.event(int(d.keys[row]), self.log)
         try:
             return self.projection.apply_substate(state, event)
         except Exception as exc:
@@ -451,12 +467,12 @@ class KeyedReplayer:
             return found
         self._snaps_tried.add(key)
         state = found[-1] if found else self.projection.initial_substate()
+        todo = rows[len(found) * k : total // k * k].tolist()
+        events = self._prefetch(d, todo)
         try:
-            for at, row in enumerate(
-                rows[len(found) * k : total // k * k].tolist(), len(found) * k
-            ):
+            for at, row in enumerate(todo, len(found) * k):
                 try:
-                    state = self._apply(d, row, state)
+                    state = self._apply(d, row, state, events.get(row))
                 except ProjectionError:
                     if at < count:
                         raise

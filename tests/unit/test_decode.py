@@ -68,3 +68,19 @@ def test_workspace_payloads_match_full_events(tmp_path) -> None:
         assert list(session.log.iter_payloads(1000, 1100)) == slow[1000:1100]
     finally:
         session.close()
+
+
+def test_events_at_reads_scattered_positions_like_event(tmp_path) -> None:
+    from app.session import open_session
+    from models.generator import generate
+
+    log = tmp_path / "shop.jsonl"
+    generate(log, events=3000, seed=6)
+    session = open_session(log, workspace=str(tmp_path / "ws.sqlite"))
+    try:
+        wanted = [0, 5, 1023, 1024, 2047, 2999]
+        assert session.log.events_at(wanted) == [session.log.event(p) for p in wanted]
+        with pytest.raises(ValueError):
+            session.log.events_at([5, 0])
+    finally:
+        session.close()
