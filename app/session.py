@@ -654,21 +654,31 @@ def _load(ws: Workspace, source: Any, log_path: Path, change: str) -> Session:
 
 
 def _seed_from_snapshot(ws: Workspace, source_id: int, engine: Engine, session: Session) -> None:
-    """The persisted end state is millions of small dicts: the cycle collector's scans would
-    double the load, and every later collection would scan them again for nothing (they live
-    as long as the session), so they are loaded with it paused and then frozen out of its way.
+    """Hand the engine the persisted end state, to be loaded when first needed (a window that
+    opens on the first events never needs it), and the long streams' snapshots now (small).
+
+    The end state is millions of small dicts: the cycle collector's scans would double the
+    load, and every later collection would scan them again for nothing (they live as long as
+    the session), so they are loaded with it paused and then frozen out of its way.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        snap = ws.load_snapshot(source_id, None, engine.projection.name)
-        if snap is None or snap.row != len(session.log) - 1:
-            return
-        streams = ws.load_snapshot(source_id, None, engine.projection.name + STREAMS_SUFFIX)
-        extra = streams.state if streams is not None and streams.row == snap.row else None
-        if engine.seed_end_state(snap.state, extra):
+    row = len(session.log) - 1
+    name = engine.projection.name
+    streams = ws.load_snapshot(source_id, None, name + STREAMS_SUFFIX)
+    extra = streams.state if streams is not None and streams.row == row else None
+
+    def load() -> Any:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            snap = ws.load_snapshot(source_id, None, name)
+            if snap is None or snap.row != row:
+                return None
             session.import_info["snapshot_row"] = snap.row
-            gc.freeze()
-    finally:
-        if was_enabled:
-            gc.enable()
+            return snap.state
+        finally:
+            if was_enabled:
+                gc.freeze()
+                gc.enable()
+
+    if ws.snapshot_rows(source_id, None, name):
+        engine.defer_end_state(load, extra)

@@ -358,6 +358,21 @@ class Engine:
             self._keyed.seed_source_snapshots(stream_snapshots)
         return True
 
+    def defer_end_state(
+        self,
+        loader: Callable[[], Mapping[str, Any] | None],
+        stream_snapshots: Mapping[str, list[Any]] | None = None,
+    ) -> bool:
+        """Like :meth:`seed_end_state`, but the end state is loaded by ``loader`` only when
+        something first needs it: opening a log to look at its first events then costs no
+        load of a state of every stream. False for non-keyed projections."""
+        if self._keyed is None:
+            return False
+        self._keyed.end_loader = loader
+        if stream_snapshots:
+            self._keyed.seed_source_snapshots(stream_snapshots)
+        return True
+
     def stream_snapshots(self) -> dict[str, list[Any]]:
         """Keyed projections: the per-stream snapshots of long streams over the log itself
         (taken by the full replay), by stream, for persisting beside the end state."""

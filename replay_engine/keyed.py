@@ -178,6 +178,9 @@ class KeyedReplayer:
         self._snaps: dict[tuple[bytes, int], list[Any]] = {}
         self._snaps_tried: set[tuple[bytes, int]] = set()
         self._source_end: dict[str, Any] | None = None
+        self.end_loader: Callable[[], Mapping[str, Any] | None] | None = None
+        """Called once, the first time the source's end state is needed, before folding the
+        log: a persisted end state (None when there is none that fits)."""
         self._source_totals: Int64Array | None = None
         self._source_failures: dict[str, ProjectionError] = {}
         self._source_failed_codes: set[int] = set()
@@ -506,6 +509,12 @@ class KeyedReplayer:
         """
         if self._source_end is not None:
             return self._source_end
+        loader, self.end_loader = self.end_loader, None
+        if loader is not None:
+            loaded = loader()
+            if loaded is not None and self.seed_source_end(dict(loaded)):
+                assert self._source_end is not None
+                return self._source_end
         if not is_keyed_by_stream(self.projection):
             self._build_source_keys()  # reports a failing key() at its event, before folding
         states: dict[str, Any] = {}
