@@ -24,8 +24,10 @@ I32 = npt.NDArray[np.int32]
 
 def stream_type(stream: str) -> str:
     """``order-42`` -> ``order``; ``bank:Account`` -> ``bank``; no separator: the stream."""
-    cut = [i for i in (stream.find("-"), stream.find(":")) if i > 0]
-    return stream[: min(cut)] if cut else stream
+    dash, colon = stream.find("-"), stream.find(":")
+    if dash > 0 and (colon <= 0 or dash < colon):
+        return stream[:dash]
+    return stream[:colon] if colon > 0 else stream
 
 
 @dataclass
@@ -198,7 +200,9 @@ def _stream_lanes(stream_names: list[str]) -> tuple[I32, list[str]]:
     """Lane of each stream code (by stream type) and the lane names. Cached for the last
     list of names: a log with 150,000 streams would otherwise cost a few hundred ms on every
     branch switch or edit."""
-    if _lanes_cache and _lanes_cache[0][0] is stream_names:
+    if _lanes_cache and (
+        _lanes_cache[0][0] is stream_names or _lanes_cache[0][0] == stream_names
+    ):  # equal lists of the same str objects compare by pointer: about a millisecond
         _, per_stream, names = _lanes_cache[0]
         return per_stream, list(names)
     lanes: dict[str, int] = {}
