@@ -326,8 +326,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     summary = generate(
         Path(args.out), events=args.events, seed=args.seed, fmt=args.gen_format, gzip=args.gzip
     )
-    print(f"wrote {args.events:,} events to {args.out}")
-    del summary
+    print(f"wrote {summary.events:,} events ({summary.streams:,} streams) to {args.out}")
     return EXIT_OK
 
 

@@ -8,22 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from models.event import Event, format_us
 
-CHUNK = 4096
-
 
 def effective_events(session: Any, branch: str) -> Iterator[Event]:
     engine = session.engine
-    seq = engine.sequence(branch)
-    n = len(seq)
-    for start in range(0, n, CHUNK):
-        stop = min(n, start + CHUNK)
-        for row in range(start, stop):
-            if not seq.dropped[row]:
-                yield engine.event_at(branch, row)
+    for row in np.flatnonzero(~engine.sequence(branch).dropped).tolist():
+        yield engine.event_at(branch, row)
 
 
 def canonical_record(e: Event) -> dict[str, Any]:
@@ -74,8 +68,7 @@ def cloudevent_record(e: Event, source: str) -> dict[str, Any]:
 
 def export_branch(session: Any, branch: str, out: Path, fmt: str = "jsonl") -> int:
     """Write atomically (a temporary file renamed into place); returns the event count."""
-    ops = session.branch_ops(branch)  # raises UsageError for an unknown branch
-    del ops
+    session.branch_ops(branch)  # an unknown branch is a UsageError before any file exists
     source = f"rewind:{session.name}#{branch}"
     tmp = out.with_name(f".{out.name}.part")
     count = 0

@@ -276,11 +276,10 @@ class Session:
             return key
         ids = self.log.columns.event_ids
         matches = [int(p) for p in np.flatnonzero(ids == ref)]
-        matches += [
-            k
-            for k in seq.inserted
-            if self.engine.event_at(branch, self.engine.row_of(branch, k) or 0).event_id == ref
-        ]
+        for k in seq.inserted:  # events the branch inserted carry ids of their own
+            row = self.engine.row_of(branch, k)
+            if row is not None and self.engine.event_at(branch, row).event_id == ref:
+                matches.append(k)
         if not matches:
             raise UsageError(
                 f"no event with id {ref!r} in branch {branch}; use @POS for a position"

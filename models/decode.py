@@ -96,6 +96,9 @@ def make_decoder(mapping: FieldMapping) -> Decoder:
 
 
 def _reference(mapping: FieldMapping) -> Decoder:
+    """Presets without a fast path go through the importer's own read path."""
+    from models.importer import decode_record
+
     def decode(
         raw: bytes,
         pos: int,
@@ -106,16 +109,8 @@ def _reference(mapping: FieldMapping) -> Decoder:
         recorded_us: int | None,
         processed_us: int | None,
     ) -> Event:
-        return mapping.to_event(
-            orjson.loads(raw),
-            key=pos,
-            pos=pos,
-            event_id=event_id,
-            stream=stream,
-            type=type_,
-            version=version,
-            recorded_us=recorded_us,
-            processed_us=processed_us,
+        return decode_record(
+            raw, mapping, pos, pos, event_id, stream, type_, version, recorded_us, processed_us
         )
 
     return decode
