@@ -22,6 +22,12 @@ NUMERIC_COLUMNS = ("stream_codes", "type_codes", "versions", "recorded_us", "pro
 ID_COLUMN = "event_ids"
 NAME_COLUMNS = ("stream_names", "type_names")
 
+RECORD_OFFSETS = "record_offsets"
+"""Where each event's record starts inside its chunk (uint32 bytes): lets a reader cut single
+records out of a stored chunk instead of fetching and splitting all of it. Optional: a
+workspace written before it existed reads whole chunks."""
+_OFFSETS_DTYPE = "<u4"
+
 _LINES = "utf8-lines"
 _JSON = "json"
 """orjson text (fast); lists orjson cannot write (lone surrogates) use ``_JSON_ASCII``."""
@@ -62,6 +68,22 @@ def _encode_names(name: str, names: Sequence[str]) -> ColumnRow:
         return (name, _JSON, len(names), orjson.dumps(list(names)))
     except TypeError:
         return (name, _JSON_ASCII, len(names), json.dumps(list(names)).encode("ascii"))
+
+
+def encode_offsets(offsets: npt.NDArray[np.uint32]) -> ColumnRow:
+    data = np.ascontiguousarray(offsets, dtype=_OFFSETS_DTYPE).tobytes()
+    return (RECORD_OFFSETS, _OFFSETS_DTYPE, int(offsets.shape[0]), data)
+
+
+def decode_offsets(row: ColumnRow | None, count: int) -> npt.NDArray[np.uint32] | None:
+    """The stored record offsets, or None when there are none for exactly ``count`` events
+    (an older workspace, or an append that could not extend them)."""
+    if row is None:
+        return None
+    _name, dtype, stored_count, data = row
+    if dtype != _OFFSETS_DTYPE or stored_count != count or len(data) != 4 * count:
+        return None
+    return np.frombuffer(data, _OFFSETS_DTYPE).astype(np.uint32)
 
 
 def decode_columns(rows: Iterable[ColumnRow], where: str) -> Columns:

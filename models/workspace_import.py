@@ -23,13 +23,18 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
 from models.log import Columns
 from models.problems import Problem
 from models.workspace_change import prefix_sha1
-from models.workspace_columns import encode_columns, merge_columns
+from models.workspace_columns import (
+    encode_columns,
+    encode_offsets,
+    merge_columns,
+)
 from models.workspace_db import executemany
 from models.workspace_records import ImportOutcome, Source, SourceStatus, WorkspaceError, now_us
 from models.workspace_schema import chunks, columns, problems, snapshots, sources
@@ -97,6 +102,8 @@ class ImportWriter:
         self._next_problem_seq = self._first_problem_seq
         self._chunk_rows: list[tuple[object, ...]] = []
         self._chunk_bytes = 0
+        self._offsets: list[npt.NDArray[np.uint32]] = []
+        """Per chunk, where its records start (see workspace_columns.RECORD_OFFSETS)."""
         self._problem_rows: list[tuple[object, ...]] = []
         self._done = False
         self._queue: queue.Queue[_Rows | None] = queue.Queue(maxsize=WRITE_QUEUE)
@@ -127,11 +134,16 @@ class ImportWriter:
         self._check_next(first_pos)
         if count <= 0:
             return
-        if np.count_nonzero(np.frombuffer(data, np.uint8) == _NEWLINE) != count - 1:
+        newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == _NEWLINE)
+        if newlines.shape[0] != count - 1:
             raise ValueError(
                 f"a record of the chunk at position {first_pos} contains a newline; "
                 "records must be single-line"
             )
+        starts = np.empty(count, np.uint32)
+        starts[0] = 0
+        starts[1:] = newlines + 1
+        self._offsets.append(starts)
         self._chunk_rows.append(
             (
                 self.source_id,
@@ -260,9 +272,14 @@ class ImportWriter:
         with self._ws.write() as conn:
             self._write_buffers(conn)
             current = self._ws._source_row(conn, self.source_id, lock=True)
+            offsets: npt.NDArray[np.uint32] | None = (
+                np.concatenate(self._offsets) if self._offsets else np.empty(0, np.uint32)
+            )
             if self.mode is ImportMode.APPEND:
                 old = self._ws._load_columns(conn, current)
                 merged: Columns = merge_columns(old, added)
+                old_offsets = self._ws._load_offsets(conn, current)
+                offsets = None if old_offsets is None else np.concatenate([old_offsets, offsets])
                 counts = (
                     current.records_read + result.records_read,
                     current.imported + result.imported,
@@ -281,6 +298,11 @@ class ImportWriter:
                 COLUMN_FIELDS,
                 [(self.source_id, self.generation, *row) for row in encode_columns(merged)],
             )
+            if offsets is not None and offsets.shape[0] == len(merged):
+                row = encode_offsets(offsets)
+                executemany(
+                    conn, "columns", COLUMN_FIELDS, [(self.source_id, self.generation, *row)]
+                )
             conn.execute(
                 update(sources)
                 .where(sources.c.id == self.source_id)

@@ -89,6 +89,8 @@ class WorkspaceLog:
         self._cache_size = cache_chunks
         self._batch = batch_chunks
         self._lock = threading.Lock()
+        self._offsets: npt.NDArray[np.uint32] | None = None
+        self._offsets_loaded = False
         self.chunk_reads = 0
         """Chunks fetched from the database so far (a cache statistic)."""
 
@@ -161,12 +163,22 @@ class WorkspaceLog:
             raise ValueError("events_at needs ascending positions")
         if positions[0] < 0 or positions[-1] >= len(self):
             raise IndexError(f"positions outside 0..{len(self) - 1}")
-        chunk_of = self._index.chunk_of
+        at = np.searchsorted(self._index.starts, np.array(positions, np.int64), side="right") - 1
         wanted: dict[int, list[int]] = {}
-        for pos in positions:
-            wanted.setdefault(chunk_of(pos), []).append(pos)
+        for chunk, pos in zip(at.tolist(), positions, strict=True):
+            wanted.setdefault(chunk, []).append(pos)
         out: list[Event] = []
         pending = [c for c in wanted if c not in self._cache]
+        sliced = self._slices(pending, wanted)
+        if sliced is not None:
+            records: list[bytes] = []
+            for chunk, pos_list in wanted.items():
+                cached = self._cache.get(chunk)
+                if cached is None:
+                    records.extend(sliced[chunk])
+                else:
+                    records.extend(cached.records[pos - cached.first] for pos in pos_list)
+            return list(self._decode_each(records, positions))
         fetched: dict[int, _CachedChunk] = {}
         for i in range(0, len(pending), self._batch):
             batch = pending[i : i + self._batch]
@@ -188,6 +200,52 @@ class WorkspaceLog:
             for pos in pos_list:
                 out.extend(self._decode_range(cached.records, cached.first, pos, pos + 1))
         return out
+
+    def _slices(
+        self, pending: list[int], wanted: dict[int, list[int]]
+    ) -> dict[int, list[bytes]] | None:
+        """The wanted records of the ``pending`` chunks cut out of the stored chunks (see
+        Workspace.read_records), or None where the workspace cannot do that."""
+        if not pending:
+            return {}
+        if not self._offsets_loaded:
+            self._offsets = self._ws.record_offsets(self.source)
+            self._offsets_loaded = True
+        offsets = self._offsets
+        if offsets is None:
+            return None
+        index = self._index
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for chunk in pending:
+            end = int(index.starts[chunk] + index.counts[chunk])
+            spans[int(index.chunk_nos[chunk])] = [
+                (int(offsets[pos]), int(offsets[pos + 1]) - 1 if pos + 1 < end else -1)
+                for pos in wanted[chunk]
+            ]
+        got = self._ws.read_records(self.source.id, self.source.generation, spans)
+        if got is None:
+            return None
+        self.chunk_reads += len(got)
+        out = {chunk: got[int(index.chunk_nos[chunk])] for chunk in pending}
+        if any(b"\n" in record for records in out.values() for record in records):
+            raise self._vanished()  # offsets of another import: the cut is not one record
+        return out
+
+    def _decode_each(self, records: list[bytes], positions: list[int]) -> Iterator[Event]:
+        """Decode records of scattered positions (``records[i]`` is at ``positions[i]``)."""
+        cols = self._columns
+        at = np.array(positions, np.int64)
+        return map(
+            self._decode,
+            records,
+            positions,
+            cols.event_ids[at].tolist(),
+            self._stream_names[cols.stream_codes[at]].tolist(),
+            self._type_names[cols.type_codes[at]].tolist(),
+            _optional(cols.versions[at]),
+            _optional(cols.recorded_us[at]),
+            _optional(cols.processed_us[at]),
+        )
 
     def iter_events(self, start: int = 0, stop: int | None = None) -> Iterator[Event]:
         # One map object per chunk, chained in C: no Python frame per event.

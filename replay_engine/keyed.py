@@ -46,6 +46,9 @@ SOURCE: Final = b""
 """Token of a key whose content is exactly the source log's."""
 
 CHUNK: Final = 65_536
+PREFETCH_TAIL: Final = 4
+"""A fold past the last snapshot reads its events in one pass from this many on (they sit
+in different chunks; one at a time, each would cost a chunk read)."""
 _NONE: Final = np.iinfo(np.int64).max
 _EMPTY: Final = np.zeros(0, np.int64)
 _MISSING: Final = object()
@@ -415,8 +418,10 @@ class KeyedReplayer:
             if before is not _MISSING and count - 1 > start:
                 start, state = count - 1, before
             previous = state
-            for row in rows[start:count].tolist():
-                previous, state = state, self._apply(where, row, state)
+            tail = rows[start:count].tolist()
+            events = self._prefetch(where, tail, minimum=PREFETCH_TAIL)
+            for row in tail:
+                previous, state = state, self._apply(where, row, state, events.get(row))
         except ProjectionError as error:
             if source:
                 raise self._failure_in(d, error) from error.error
@@ -426,20 +431,21 @@ class KeyedReplayer:
             self._remember((self.token_at(d, code, count - 1), code, count - 1), previous)
         return state
 
-    def _prefetch(self, d: Derivation, rows: list[int]) -> dict[int, Event]:
+    def _prefetch(self, d: Derivation, rows: list[int], minimum: int = 64) -> dict[int, Event]:
         """Source events of many rows in one pass over their chunks (see
         WorkspaceLog.events_at), for folds of long keys; others are read one at a time."""
         events_at = getattr(self.log, "events_at", None)
-        if events_at is None or len(rows) < 64:
+        if events_at is None or len(rows) < minimum:
             return {}
-        pairs = [
-            (int(d.keys[row]), row)
-            for row in rows
-            if d.keys[row] >= 0 and int(d.keys[row]) not in d.overrides
-        ]
-        pairs.sort()
-        fetched = events_at([key for key, _ in pairs])
-        return {row: event for (_, row), event in zip(pairs, fetched, strict=True)}
+        at = np.array(rows, np.int64)
+        keys = d.keys[at]
+        keep = keys >= 0
+        if d.overrides:
+            keep &= np.isin(keys, list(d.overrides), invert=True)
+        at, keys = at[keep], keys[keep]
+        order = np.argsort(keys, kind="stable")
+        fetched = events_at(keys[order].tolist())
+        return dict(zip(at[order].tolist(), fetched, strict=True))
 
     def _apply(self, d: Derivation, row: int, state: Any, event: Event | None = None) -> Any:
         if event is None:

@@ -88,3 +88,57 @@ def test_append_a_grown_log_with_the_real_importer(tmp_path: Path) -> None:
             (3, "b2", "Closed"),
             (4, "c1", "Opened"),
         ]
+
+
+def _fresh_log(ws: Workspace, source: Source) -> WorkspaceLog:
+    return WorkspaceLog(ws, source.id, decoder_for(source), cache_chunks=1)
+
+
+def test_record_offsets_cut_single_records_out_of_chunks(tmp_path: Path) -> None:
+    from models.generator import generate
+    from models.workspace_schema import columns
+
+    path = tmp_path / "shop.jsonl"
+    generate(path, events=3000, seed=6)  # three chunks of 1,024 records
+    with Workspace.open(tmp_path / "ws.sqlite") as ws:
+        source = import_into(ws, path)
+        offsets = ws.record_offsets(source)
+        assert offsets is not None and offsets.shape == (3000,)
+        wanted = [0, 1, 5, 1023, 1024, 1025, 2047, 2048, 2999]
+        log = _fresh_log(ws, source)
+        expected = [log.event(p) for p in wanted]  # whole chunks, through the cache
+        sliced = _fresh_log(ws, source)
+        assert sliced.events_at(wanted) == expected
+        assert sliced.cached_chunks() == []  # cut from the stored chunks, nothing cached
+        # Where the workspace has no offsets (written before they existed), whole chunks.
+        with ws.write() as conn:
+            conn.execute(columns.delete().where(columns.c.name == "record_offsets"))
+        assert ws.record_offsets(source) is None
+        assert _fresh_log(ws, source).events_at(wanted) == expected
+
+
+def test_an_append_extends_the_record_offsets(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(LINES) + b"\n")
+    with Workspace.open(tmp_path / "ws.sqlite") as ws:
+        source = import_into(ws, path)
+        log = WorkspaceLog(ws, source.id, decoder_for(source))
+        with open(path, "ab") as handle:
+            handle.write(b"\n".join(MORE) + b"\n")
+        with ws.begin_append(source.id) as writer:
+            result = run_import(
+                path,
+                sink=writer,
+                fmt=source.format,
+                mapping=FieldMapping.from_json(source.mapping),
+                start_offset=writer.start_offset,
+                start_line=writer.start_line,
+                start_pos=writer.start_pos,
+                previous_ids=log.columns.event_ids.tolist(),
+                previous_raw=log.raw,
+            )
+            grown = writer.finish(result)
+        offsets = ws.record_offsets(grown)
+        assert offsets is not None and offsets.tolist()[3:] == [0, len(MORE[0]) + 1]
+        grown_log = _fresh_log(ws, grown)
+        assert [e.event_id for e in grown_log.events_at([0, 2, 3, 4])] == ["a1", "b1", "b2", "c1"]
