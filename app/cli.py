@@ -17,6 +17,7 @@ import orjson
 
 from app.errors import UsageError
 from models.problems import InputError, Problem
+from replay_engine.errors import ProjectionError
 
 COMMANDS = ("inspect", "state", "branch", "diff", "export", "generate")
 EXIT_OK, EXIT_USAGE, EXIT_INPUT = 0, 2, 3
@@ -67,6 +68,20 @@ def _flags(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
         "--mapping",
         metavar="JSON",
         help='field mapping overrides, e.g. \'{"stream": "aggregate", "type": "kind"}\'',
+        **d,
+    )
+    parser.add_argument(
+        "--projection",
+        action="append",
+        metavar="FILE",
+        help="replay through the projections of this Python file (see replay_engine/api.py); "
+        "repeatable",
+        **d,
+    )
+    parser.add_argument(
+        "--use",
+        metavar="NAME",
+        help="which loaded projection to use (default: the first of the first --projection)",
         **d,
     )
 
@@ -178,9 +193,20 @@ def _open(args: argparse.Namespace) -> Any:
             raise UsageError(f"--mapping is not valid JSON: {exc}") from None
         if not isinstance(mapping, dict):
             raise UsageError('--mapping must be a JSON object like {"stream": "aggregate"}')
-    return open_session(
+    session = open_session(
         Path(args.log), workspace=args.workspace, strict=args.strict, fmt=args.fmt, mapping=mapping
     )
+    try:
+        names: list[str] = []
+        for path in getattr(args, "projection", None) or []:
+            names += session.add_projection_file(path)
+        use = getattr(args, "use", None) or (names[0] if names else None)
+        if use is not None:
+            session.use_projection(use)
+    except BaseException:
+        session.close()
+        raise
+    return session
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -366,6 +392,9 @@ def run_headless(argv: Sequence[str]) -> int:
     except InputError as exc:
         print(f"rewind: {exc}", file=sys.stderr)
         _print_problems(exc.problems)
+        return EXIT_INPUT
+    except ProjectionError as exc:
+        print(f"rewind: {exc}\n{exc.traceback_text}", file=sys.stderr, end="")
         return EXIT_INPUT
     except BrokenPipeError:  # `main.py state LOG | head`
         return EXIT_OK

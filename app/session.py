@@ -7,6 +7,7 @@ compared); a log that only grew imports just the new records; a changed one is r
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from collections.abc import Callable, Sequence
@@ -20,6 +21,13 @@ import orjson
 from app.errors import UsageError
 from app.history import EditGroup, redo_count, steps_to, undo_count
 from app.history import history as edit_history
+from app.projections import (
+    PROJECTIONS_META,
+    LoadedFile,
+    ProjectionLoadError,
+    load_file,
+    load_responses,
+)
 from models.decode import make_data_decoder, make_decoder
 from models.edits import Edit, EditKind
 from models.event import Event, EventKey, format_key, parse_key
@@ -36,6 +44,7 @@ from replay_engine.engine import MAIN, Engine
 from replay_engine.generic import GenericProjection
 
 ProgressFn = Callable[[int, int], bool]
+GENERIC = GenericProjection.name
 STREAMS_SUFFIX = "#streams"
 """Projection-name suffix of the persisted per-stream snapshots of long streams."""
 
@@ -68,6 +77,143 @@ class Session:
     branch_ids: dict[str, int] = field(default_factory=dict)
     local_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Notes, archive flags and edit batches of an in-memory session (no workspace)."""
+    projection_files: list[LoadedFile] = field(default_factory=list)
+    """The user's projection modules loaded into this session (issue 5)."""
+    _engines: dict[str, Engine] = field(default_factory=dict)
+    """Engines of the projections that are not the active one, built on demand."""
+
+    # --- projections ------------------------------------------------------------------------
+
+    @property
+    def projection_name(self) -> str:
+        return str(self.engine.projection.name)
+
+    def projections(self) -> dict[str, Any]:
+        """Every projection the session can replay through, by name: the built-in generic
+        one first, then the user's in the order they were loaded."""
+        found: dict[str, Any] = {GENERIC: self._generic()}
+        for loaded in self.projection_files:
+            for p in loaded.projections:
+                found[p.name] = p
+        return found
+
+    def _generic(self) -> Any:
+        if isinstance(self.engine.projection, GenericProjection):
+            return self.engine.projection
+        cached = self._engines.get(GENERIC)
+        return cached.projection if cached is not None else GenericProjection()
+
+    def add_projection_file(
+        self, path: str | os.PathLike[str], *, remember: bool = True
+    ) -> list[str]:
+        """Load (or load again) a projection module; returns the names it defines. Replaces
+        the projections an earlier load of the same file defined."""
+        loaded = load_file(path)
+        responses = load_responses(self.path)
+        for p in loaded.projections:
+            p.recordings = responses
+        clash = [
+            p.name
+            for other in self.projection_files
+            if other.path != loaded.path
+            for p in other.projections
+            if p.name in {q.name for q in loaded.projections} or p.name == GENERIC
+        ]
+        if clash or any(p.name == GENERIC for p in loaded.projections):
+            taken = clash[0] if clash else GENERIC
+            raise ProjectionLoadError(
+                f"{loaded.path}: a projection named {taken!r} is loaded already"
+            )
+        self.projection_files = [f for f in self.projection_files if f.path != loaded.path]
+        self.projection_files.append(loaded)
+        for p in loaded.projections:
+            self._engines.pop(p.name, None)
+        if remember:
+            self._remember_projections()
+        return [p.name for p in loaded.projections]
+
+    def remembered_projections(self) -> list[Path]:
+        """The projection files the workspace names for this log (not loaded: see
+        app.projections on trust)."""
+        if self.workspace is None or self.source_id is None:
+            return []
+        text = self.workspace.get_meta(f"{PROJECTIONS_META}:{self.source_id}")
+        if not text:
+            return []
+        try:
+            paths = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return []
+        return [Path(p) for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+
+    def _remember_projections(self) -> None:
+        if self.workspace is None or self.source_id is None:
+            return
+        paths = [str(f.path) for f in self.projection_files]
+        with contextlib.suppress(WorkspaceError):
+            self.workspace.set_meta(
+                f"{PROJECTIONS_META}:{self.source_id}", orjson.dumps(paths).decode()
+            )
+
+    def use_projection(self, name: str) -> None:
+        """Make ``name`` the projection the engine (and everything showing state) uses. The
+        branches carry over; the previous engine is kept for side-by-side views."""
+        if name == self.projection_name:
+            return
+        engine = self.engine_for(name)
+        self._engines[self.projection_name] = self.engine
+        self._engines.pop(name, None)
+        self.engine = engine
+
+    def engine_for(self, name: str) -> Engine:
+        """The engine replaying through projection ``name``, with the active engine's
+        branches (rebuilt when they changed since it was built)."""
+        if name == self.projection_name:
+            return self.engine
+        known = self.projections()
+        if name not in known:
+            raise UsageError(f"no projection named {name!r} (loaded: {', '.join(known)})")
+        cached = self._engines.get(name)
+        if cached is not None and self._branch_infos(cached) == self._branch_infos(self.engine):
+            return cached
+        self._engines[name] = engine = self._build(known[name])
+        return engine
+
+    @staticmethod
+    def _branch_infos(engine: Engine) -> list[Any]:
+        return [engine.branch(b) for b in engine.branches()]
+
+    def _build(self, projection: Any) -> Engine:
+        """A new engine over the log with the active engine's branches and edits."""
+        engine = Engine(self.log, projection, keyed=getattr(projection, "keyed", None))
+        for info in self._branch_infos(self.engine):
+            if info.parent is None:
+                continue  # main
+            engine.add_branch(
+                BranchSpec(
+                    name=info.name,
+                    parent=info.parent,
+                    fork_at=info.fork_at,
+                    parent_edit_count=info.parent_edit_count,
+                    edits=info.edits,
+                )
+            )
+        return engine
+
+    def reload_projections(self) -> list[str]:
+        """Run every loaded projection file again (after the user edited it) and rebuild the
+        engines; the active projection stays active (the generic one if the file no longer
+        defines it), branches stay as they are."""
+        active = self.projection_name
+        names: list[str] = []
+        for loaded in list(self.projection_files):
+            names += self.add_projection_file(loaded.path, remember=False)
+        generic = self._generic()
+        self._engines = {k: v for k, v in self._engines.items() if k == GENERIC}
+        if active != GENERIC:
+            known = self.projections()
+            self.engine = self._build(known.get(active, generic))
+        return names
 
     # --- branches ---------------------------------------------------------------------------
 
@@ -314,6 +460,8 @@ class Session:
         branch's end state is rebuilt from it in milliseconds)."""
         if branch != MAIN or self.workspace is None or self.source_id is None:
             return
+        if not isinstance(self.engine.projection, GenericProjection):
+            return  # the user's code can change at any reload: its states are not kept
         row = self.engine.row_count(MAIN) - 1
         if self.import_info.get("snapshot_row") == row:
             return

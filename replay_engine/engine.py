@@ -93,7 +93,7 @@ class Engine:
         cache_size: int = 100_000,
     ) -> None:
         if keyed is None:
-            keyed = isinstance(projection, KeyedProjection)
+            keyed = isinstance(projection, KeyedProjection) and getattr(projection, "keyed", True)
         if snapshot_every is not None and snapshot_every < 1:
             raise ValueError(f"snapshot_every must be at least 1, not {snapshot_every}")
         if stream_snapshot_every < 1:

@@ -1,0 +1,389 @@
+"""Writing your own projection: a plain Python module Rewind loads and replays.
+
+A projection module creates one or more :class:`Projection` objects and registers handlers on
+them with decorators::
+
+    from replay_engine.api import Projection, gateway, sticky_id
+
+    shop = Projection("shop", initial={"balance": 0})   # one state per stream (the default)
+
+    @shop.on("BalanceDebited")
+    def debited(state, event):
+        state["balance"] -= event.data["amount"]
+        return state
+
+    @shop.on("PaymentCharged", effective="2018-02-01")  # this version from that date on
+    def charged_with_new_fee(state, event): ...
+
+    @shop.upcaster("OrderPlaced", from_version=1)       # schema 1 -> 2, applied on read
+    def order_placed_v2(data):
+        return {**data, "total": data.pop("amount")}
+
+Rules of the game (what the engine relies on):
+
+- A handler gets ``(state, event)`` and returns the new state. It receives its own deep copy
+  of the state (``copy=True``, the default), so changing it in place and returning it is fine;
+  with ``copy=False`` it must build a new state instead (faster for big states).
+- Returning ``None`` keeps the (possibly changed) state it was given.
+- ``key="stream"`` (default): one state per stream, and the engine only refolds the streams
+  an edit touches. ``key=callable``: one state per ``key(event)``. ``key=None``: one state
+  for the whole log.
+- **Rules by effective date**: several handlers for one type, each ``effective`` from a date
+  (or a timestamp); the event's *recorded* time picks the latest rule in effect. A handler
+  without ``effective`` applies from the beginning of time.
+- **Upcasters** migrate old payloads: the event's ``schema_version`` (1 when it has none)
+  goes through ``from_version -> from_version + 1`` steps until no upcaster is registered.
+- **Gateway**: :func:`gateway` answers a handler's question to an external system (an
+  exchange rate, say) from a recording, never from a live call: first the event's
+  ``metadata["gateway"][name][key]``, then the recorded-responses file beside the log
+  (``LOG.responses.json``: ``{"name": {"key": answer}}``). A missing recording stops the
+  replay at that event with a :class:`GatewayMiss` naming the question.
+- **Sticky ids**: :func:`sticky_id` gives the same id for the same natural key on every
+  replay, whatever subset or order of events is replayed.
+
+Nothing here imports Qt; the module runs in the application's worker thread.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy as copying
+import inspect
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from models.event import Event
+from models.timeparse import parse_timestamp
+
+Handler = Callable[[Any, Event], Any]
+Upcaster = Callable[[Any], Any]
+KeyFn = Callable[[Event], str]
+
+STICKY_NAMESPACE: Final = uuid.UUID("6f1c8a52-6a8e-4c1e-9b0e-5f1d2c3b4a59")
+"""Namespace of :func:`sticky_id` (uuid5): fixed forever, or ids would change."""
+
+
+class ProjectionDefinitionError(ValueError):
+    """A projection module declares something inconsistent (shown when it is loaded)."""
+
+
+class GatewayMiss(LookupError):
+    """A handler asked the gateway something no recording answers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One handler version: what the inspector shows as "handled by"."""
+
+    type: str
+    function: str
+    file: str
+    line: int
+    effective_us: int | None
+    effective_text: str | None
+
+    def describe(self) -> str:
+        since = f" (effective {self.effective_text})" if self.effective_text else ""
+        return f"{self.function}{since} — {self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    rule: Rule
+    handler: Handler
+
+
+# --- gateway and sticky ids ----------------------------------------------------------------
+
+
+@dataclass
+class _Call:
+    event: Event
+    recordings: Mapping[str, Mapping[str, Any]]
+    asked: list[tuple[str, str]] = field(default_factory=list)
+
+
+_CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("rewind_call", default=None)
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    return orjson.dumps(key, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def gateway(name: str, key: Any) -> Any:
+    """The recorded answer of external system ``name`` to ``key`` for the current event.
+
+    Only callable from a handler while Rewind replays. Looks in the event's metadata
+    (``{"gateway": {name: {key: answer}}}``), then in the recorded-responses file.
+    """
+    call = _CURRENT.get()
+    if call is None:
+        raise RuntimeError("gateway() can only be called from a handler during a replay")
+    text = _key_text(key)
+    call.asked.append((name, text))
+    recorded = call.event.metadata.get("gateway") if isinstance(call.event.metadata, dict) else None
+    if isinstance(recorded, dict):
+        answers = recorded.get(name)
+        if isinstance(answers, dict) and text in answers:
+            return answers[text]
+    answers = call.recordings.get(name)
+    if answers is not None and text in answers:
+        return answers[text]
+    raise GatewayMiss(
+        f"gateway({name!r}, {text!r}) has no recorded answer for event {call.event.event_id}: "
+        f'record it in the event\'s metadata as {{"gateway": {{"{name}": {{"{text}": ...}}}}}} '
+        "or in the recorded-responses file beside the log"
+    )
+
+
+def sticky_id(kind: str, natural_key: Any) -> str:
+    """A stable id for ``(kind, natural_key)``: equal keys give equal ids on every replay."""
+    return str(uuid.uuid5(STICKY_NAMESPACE, f"{kind}\x1f{_key_text(natural_key)}"))
+
+
+# --- the projection ------------------------------------------------------------------------
+
+
+def _effective_us(value: Any) -> int:
+    try:
+        return parse_timestamp(value)
+    except ValueError as error:
+        raise ProjectionDefinitionError(f"effective={value!r} is not a date: {error}") from None
+
+
+def _since(version: _Version) -> int:
+    return -(1 << 62) if version.rule.effective_us is None else version.rule.effective_us
+
+
+def _where(fn: Callable[..., Any]) -> tuple[str, str, int]:
+    code = getattr(fn, "__code__", None)
+    name = getattr(fn, "__qualname__", repr(fn))
+    if code is None:
+        return name, "?", 0
+    return name, code.co_filename, code.co_firstlineno
+
+
+class Projection:
+    """A projection written in Python (see the module docstring for the rules)."""
+
+    key_is_stream: bool
+    """Read by the engine: True when states are per stream (it then groups by the stream
+    column instead of calling :meth:`key` on every event)."""
+    recordings: Mapping[str, Mapping[str, Any]]
+    """Recorded gateway answers outside the events (set by the application from the
+    recorded-responses file)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        initial: Any = None,
+        key: str | KeyFn | None = "stream",
+        copy: bool = True,
+        description: str = "",
+    ) -> None:
+        if not name or not isinstance(name, str):
+            raise ProjectionDefinitionError("a projection needs a name")
+        if isinstance(key, str) and key != "stream":
+            raise ProjectionDefinitionError(
+                f'key={key!r}: use key="stream", a function of the event, or None'
+            )
+        self.name = name
+        self.description = description
+        self._initial = initial
+        self._key: KeyFn | None = None if key is None or key == "stream" else key  # type: ignore[assignment]
+        self.keyed = key is not None
+        self.key_is_stream = key == "stream"
+        self.copy = copy
+        self.recordings = {}
+        self._handlers: dict[str, list[_Version]] = {}
+        self._fallback: _Version | None = None
+        self._upcasters: dict[tuple[str, int], tuple[Upcaster, str]] = {}
+
+    def __repr__(self) -> str:
+        return f"Projection({self.name!r})"
+
+    # --- declaring ---------------------------------------------------------------------
+
+    def on(self, *types: str, effective: Any = None) -> Callable[[Handler], Handler]:
+        """Register the decorated function for events of ``types``, from ``effective`` on."""
+        if not types:
+            raise ProjectionDefinitionError("on() needs at least one event type")
+        when = None if effective is None else _effective_us(effective)
+
+        def register(fn: Handler) -> Handler:
+            problem = signature_problem(fn)
+            if problem:
+                raise ProjectionDefinitionError(f"{self.name}: {problem}")
+            name, file, line = _where(fn)
+            for type_ in types:
+                versions = self._handlers.setdefault(type_, [])
+                if any(v.rule.effective_us == when for v in versions):
+                    since = "the beginning" if effective is None else repr(effective)
+                    raise ProjectionDefinitionError(
+                        f"{self.name}: two handlers for {type_!r} effective from {since} "
+                        f"({name} at {file}:{line})"
+                    )
+                rule = Rule(
+                    type_, name, file, line, when, None if effective is None else str(effective)
+                )
+                versions.append(_Version(rule, fn))
+                versions.sort(key=_since)
+            return fn
+
+        return register
+
+    def otherwise(self, fn: Handler) -> Handler:
+        """Register the handler of every type without one of its own."""
+        name, file, line = _where(fn)
+        self._fallback = _Version(Rule("*", name, file, line, None, None), fn)
+        return fn
+
+    def upcaster(self, type_: str, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register the decorated ``data -> data`` migration of ``type_`` payloads from schema
+        ``from_version`` to ``from_version + 1``."""
+        if from_version < 1:
+            raise ProjectionDefinitionError("schema versions start at 1")
+
+        def register(fn: Upcaster) -> Upcaster:
+            if (type_, from_version) in self._upcasters:
+                raise ProjectionDefinitionError(
+                    f"{self.name}: two upcasters of {type_!r} from version {from_version}"
+                )
+            name, file, line = _where(fn)
+            self._upcasters[(type_, from_version)] = (fn, f"{name} — {file}:{line}")
+            return fn
+
+        return register
+
+    # --- what the debugger asks --------------------------------------------------------
+
+    @property
+    def handled_types(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def rules(self, type_: str) -> list[Rule]:
+        """Every version of the handler of ``type_``, oldest first."""
+        return [v.rule for v in self._handlers.get(type_, [])]
+
+    def _version_for(self, event: Event) -> _Version | None:
+        versions = self._handlers.get(event.type)
+        if not versions:
+            return self._fallback
+        chosen: _Version | None = None
+        at = event.recorded_us
+        for version in versions:
+            since = version.rule.effective_us
+            if since is None or (at is not None and at >= since):
+                chosen = version
+        if chosen is None:
+            first = versions[0].rule
+            if at is None:
+                raise LookupError(
+                    f"event {event.event_id} ({event.type}) has no recorded time, and every "
+                    f"handler of {event.type!r} has an effective date: add one without a date"
+                )
+            raise LookupError(
+                f"no handler of {event.type!r} is in effect at the event's recorded time "
+                f"(the first is effective {first.effective_text})"
+            )
+        return chosen
+
+    def rule_for(self, event: Event) -> Rule | None:
+        """The handler version that applies ``event`` (None: the event changes nothing)."""
+        try:
+            version = self._version_for(event)
+        except LookupError:
+            return None
+        return None if version is None else version.rule
+
+    def upcast_steps(self, event: Event) -> list[str]:
+        """The upcasters :meth:`upcast` applies to ``event``, in order."""
+        steps = []
+        version = 1 if event.schema_version is None else event.schema_version
+        while (found := self._upcasters.get((event.type, version))) is not None:
+            steps.append(found[1])
+            version += 1
+        return steps
+
+    def upcast(self, event: Event) -> Event:
+        """``event`` with its payload migrated to the current schema (itself if none apply)."""
+        version = 1 if event.schema_version is None else event.schema_version
+        data = event.data
+        changed = False
+        while (found := self._upcasters.get((event.type, version))) is not None:
+            if not changed:
+                data = copying.deepcopy(data)
+                changed = True
+            data = found[0](data)
+            version += 1
+        if not changed:
+            return event
+        return event._replace(data=data, schema_version=version)
+
+    # --- what the engine calls (replay_engine.projection protocols) ---------------------
+
+    def initial_substate(self) -> Any:
+        initial = self._initial
+        return initial() if callable(initial) else copying.deepcopy(initial)
+
+    def initial_state(self) -> Any:
+        return {} if self.keyed else self.initial_substate()
+
+    def key(self, event: Event) -> str:
+        if self._key is None:
+            return event.stream
+        return str(self._key(self.upcast(event)))
+
+    def apply_substate(self, substate: Any, event: Event) -> Any:
+        event = self.upcast(event)
+        version = self._version_for(event)
+        if version is None:
+            return substate
+        state = copying.deepcopy(substate) if self.copy else substate
+        token = _CURRENT.set(_Call(event, self.recordings))
+        try:
+            result = version.handler(state, event)
+        finally:
+            _CURRENT.reset(token)
+        return state if result is None else result
+
+    def apply(self, state: Any, event: Event) -> Any:
+        if not self.keyed:
+            return self.apply_substate(state, event)
+        key = self.key(event)
+        old = state.get(key)
+        new = self.apply_substate(self.initial_substate() if old is None else old, event)
+        return {**state, key: new}
+
+
+def projections_in(namespace: Mapping[str, Any]) -> list[Projection]:
+    """The projections a module defines (its globals), in definition order."""
+    seen: list[Projection] = []
+    for value in namespace.values():
+        if isinstance(value, Projection) and all(value is not p for p in seen):
+            seen.append(value)
+    return seen
+
+
+def check_unique(projections: Iterable[Projection]) -> None:
+    names: set[str] = set()
+    for p in projections:
+        if p.name in names:
+            raise ProjectionDefinitionError(f"two projections are named {p.name!r}")
+        names.add(p.name)
+
+
+def signature_problem(fn: Callable[..., Any]) -> str | None:
+    """Why ``fn`` cannot be a handler, or None."""
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        return f"{getattr(fn, '__qualname__', fn)} must take (state, event)"
+    return None
