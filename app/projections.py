@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import itertools
+import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -164,3 +166,26 @@ def trust(path: Path) -> None:
     tmp = target.with_suffix(".tmp")
     tmp.write_bytes(orjson.dumps(trusted, option=orjson.OPT_INDENT_2))
     tmp.replace(target)
+
+
+_RE_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<fn>\S+)')
+_ROOT = Path(__file__).resolve().parents[1]
+_NOT_USER = tuple(
+    str(p) + os.sep
+    for p in (
+        *(_ROOT / package for package in ("app", "models", "replay_engine", "views")),
+        Path(sys.prefix).resolve(),
+        Path(sys.base_prefix).resolve(),
+    )
+)
+"""Frames in these folders are Rewind's or Python's, not the user's projection."""
+
+
+def user_location(traceback_text: str) -> tuple[str, int, str] | None:
+    """(file, line, function) of the deepest frame of a traceback in the user's code: where
+    in their projection the failure happened (None when no frame is theirs)."""
+    found = None
+    for match in _RE_FRAME.finditer(traceback_text):
+        if not match["file"].startswith(_NOT_USER):
+            found = (match["file"], int(match["line"]), match["fn"])
+    return found

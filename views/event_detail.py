@@ -139,6 +139,7 @@ class EventDetail(QWidget):
         self.edited_json = QPlainTextEdit()
         self.edited_json.setObjectName("detailEdited")
         versions = QSplitter(Qt.Orientation.Horizontal)
+        self.version_titles: list[QLabel] = []
         for title, view in (("Original (the log)", self.original_json),
                             ("This branch", self.edited_json)):  # fmt: skip
             view.setReadOnly(True)
@@ -148,7 +149,9 @@ class EventDetail(QWidget):
             pbox = QVBoxLayout(pane)
             pbox.setContentsMargins(0, 0, 0, 0)
             pbox.setSpacing(1)
-            pbox.addWidget(QLabel(title))
+            label = QLabel(title)
+            self.version_titles.append(label)
+            pbox.addWidget(label)
             pbox.addWidget(view, 1)
             versions.addWidget(pane)
         self.changed_lines: tuple[list[int], list[int]] = ([], [])
@@ -208,7 +211,14 @@ class EventDetail(QWidget):
         original = None
         if "edited" in kinds and self._nav.engine is not None:
             original = self._nav.engine.original_event(self._nav.branch, row)
-        self._show_versions(original, ev if original is not None else None)
+        if original is not None:
+            self._show_versions(original, ev, "Original ⇄ edited", "This branch")
+        else:  # what the projection's upcasters make of it, if anything
+            projection = getattr(self._nav.engine, "projection", None)
+            steps = getattr(projection, "upcast_steps", lambda _e: [])(ev)
+            upcast = projection.upcast(ev) if steps else None
+            label = f"Upcast ({len(steps)} step{'s' if len(steps) != 1 else ''})"
+            self._show_versions(ev if steps else None, upcast, "Original ⇄ upcast", label)
         self.fields["Event id"].setText(ev.event_id)
         version = "" if ev.version is None else f"  v{ev.version}"
         schema = "" if ev.schema_version is None else f"  schema {ev.schema_version}"
@@ -233,9 +243,18 @@ class EventDetail(QWidget):
             self.tree.expand(self.tree_model.index(r, 0))
         self.json.setPlainText(pretty_json(ev.to_json()))
 
-    def _show_versions(self, original: Event | None, edited: Event | None) -> None:
-        """The log's version beside the branch's, for an edited event."""
+    def _show_versions(
+        self,
+        original: Event | None,
+        edited: Event | None,
+        tab: str = "Original ⇄ edited",
+        right: str = "This branch",
+    ) -> None:
+        """The log's version beside the branch's (an edited event) or beside what the
+        projection's upcasters make of it."""
         self.tabs.setTabEnabled(self.versions_tab, original is not None)
+        self.tabs.setTabText(self.versions_tab, tab)
+        self.version_titles[1].setText(right)
         if original is None or edited is None:
             self.original_json.setPlainText("")
             self.edited_json.setPlainText("")

@@ -54,6 +54,7 @@ from views.event_detail import EventDetail
 from views.event_table import EventTableView
 from views.metric_chart import MetricChart
 from views.panels import GoToDialog, ImportReport, MessageBar
+from views.projection_actions import ProjectionActions
 from views.state_inspector import StateInspector
 from views.theme import Theme, app_icon
 from views.timeline import TimelineWidget
@@ -114,6 +115,8 @@ class MainWindow(QMainWindow):
         self.branch_actions = BranchActions(self)
         self.branch_actions.install_menus()
         self.branch_actions.install_toolbar()
+        self.projection_actions = ProjectionActions(self)
+        self.projection_actions.install()
         self._build_status()
         self._connect()
         self.theme.apply()
@@ -261,6 +264,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        self.file_menu = file_menu
         file_menu.addAction(self.open_action)
         self.recent_menu = QMenu("Open &Recent", self)
         self.recent_menu.setObjectName("recentMenu")

@@ -14,6 +14,7 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTime
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -24,9 +25,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.controller import Navigator
+from app.projections import user_location
 from app.qt_errors import describe, guarded
 from app.qt_models import StateTreeModel, copy_text, format_path
 from models.event import format_key
+from replay_engine.errors import ProjectionError
 from views.theme import Theme
 
 AUTO_EXPAND_LIMIT = 60
@@ -127,13 +130,22 @@ class StateInspector(QWidget):
         self.filter.setObjectName("stateFilter")
         self.filter.setPlaceholderText("Filter keys and values…")
         self.filter.setClearButtonEnabled(True)
+        self.rule = QLabel()
+        self.rule.setObjectName("stateRule")
+        self.rule.setWordWrap(True)
+        self.rule.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.rule.hide()
         self.tree = JsonTreeView(self.model)
         self.tree.setObjectName("stateTree")
+        self.header = QHBoxLayout()
+        self.header.setContentsMargins(0, 0, 0, 0)
+        self.header.addWidget(self.filter, 1)
         box = QVBoxLayout(self)
         box.setContentsMargins(2, 2, 2, 2)
         box.setSpacing(3)
         box.addWidget(self.title)
-        box.addWidget(self.filter)
+        box.addWidget(self.rule)
+        box.addLayout(self.header)
         box.addWidget(self.error)
         box.addWidget(self.tree, 1)
 
@@ -161,6 +173,45 @@ class StateInspector(QWidget):
         theme.changed.connect(self._apply_theme)
         self._apply_theme()
 
+    def add_header(self, widget: QWidget) -> None:
+        """A control beside the filter (the projection switch)."""
+        self.header.addWidget(widget)
+
+    def _show_rule(self, row: int) -> None:
+        """Which handler version of the user's projection applied the current event."""
+        engine = self._nav.engine
+        rule_for = getattr(getattr(engine, "projection", None), "rule_for", None)
+        ev = self._nav.current_event() if row >= 0 and rule_for is not None else None
+        if ev is None or rule_for is None:
+            self.rule.hide()
+            return
+        rule = rule_for(ev)
+        what = engine.projection.name
+        self.rule.setText(
+            f"{what}: handled by {rule.describe()}"
+            if rule is not None
+            else f"{what}: no handler for {ev.type} (the state is unchanged)"
+        )
+        self.rule.show()
+
+    def _show_failure(self, exc: BaseException, where: str) -> None:
+        """Break on exception: what failed, where in the user's code, and the state just
+        before the failing event."""
+        text = f"The projection failed at {where}:\n{describe(exc)}"
+        if isinstance(exc, ProjectionError):
+            spot = user_location(exc.traceback_text)
+            if spot is not None:
+                text += f"\n{spot[0]}, line {spot[1]}, in {spot[2]}"
+            self.error.setToolTip(exc.traceback_text)
+            self.model.set_value(exc.state_before)
+            self.title.setText(f"State before the failing event {format_key(exc.key)}")
+        else:
+            self.error.setToolTip("")
+            self.model.set_value({})
+            self.title.setText(f"No state after {where}")
+        self.error.setText(text)
+        self.error.show()
+
     def _apply_theme(self) -> None:
         c = self._theme.colors
         self.model.set_colors(
@@ -172,8 +223,7 @@ class StateInspector(QWidget):
         )
 
     def _on_failed(self, exc: BaseException) -> None:
-        self.error.setText(f"The projection failed while folding this state:\n{describe(exc)}")
-        self.error.show()
+        self._show_failure(exc, "a state this view unfolded")
 
     def _on_session(self) -> None:
         self._expanded.clear()
@@ -259,13 +309,12 @@ class StateInspector(QWidget):
             state = engine.state_at(nav.branch, row)
             changes = engine.changes_at(nav.branch, row) if row >= 0 else []
         except Exception as exc:
-            self.model.set_value({})
             where = "the initial state" if row < 0 else f"event {format_key(nav.key_at(row))}"
-            self.error.setText(f"The projection failed at {where}:\n{describe(exc)}")
-            self.error.show()
-            self.title.setText(f"No state after {where}")
+            self._show_failure(exc, where)
+            self._show_rule(row)
             return
         self.error.hide()
+        self._show_rule(row)
         self.model.set_value(state, changes, self._keys_of(state))
         n = len(changes)
         if row < 0:
