@@ -180,6 +180,7 @@ class EventDetail(QWidget):
 
         navigator.positionChanged.connect(self.refresh)
         theme.changed.connect(self._on_theme)
+        self.tabs.currentChanged.connect(lambda _i: self._center_changes())
 
     def _on_theme(self) -> None:
         self.refresh(self._nav.row)
@@ -278,6 +279,17 @@ class EventDetail(QWidget):
         for view, lines in ((self.original_json, marks_left), (self.edited_json, marks_right)):
             view.setExtraSelections([_line_mark(view, n, color) for n in lines])
         self.changed_lines = (marks_left, marks_right)
+        self._center_changes()
+
+    def _center_changes(self) -> None:
+        """The first difference in view, not below the fold (again when the tab is shown:
+        a hidden view cannot scroll)."""
+        for view, lines in zip(
+            (self.original_json, self.edited_json), self.changed_lines, strict=True
+        ):
+            if lines:
+                view.setTextCursor(QTextCursor(view.document().findBlockByNumber(lines[0])))
+                view.centerCursor()
 
     def _set_link(self, button: LinkButton, value: str, what: str) -> None:
         c = self._theme.colors
