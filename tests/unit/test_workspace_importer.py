@@ -35,6 +35,24 @@ def import_into(ws: Workspace, path: Path) -> Source:
         return writer.finish(result)
 
 
+def append_grown(ws: Workspace, source: Source, path: Path) -> Source:
+    """Import what was appended to ``path`` since ``source`` was imported."""
+    log = WorkspaceLog(ws, source.id, decoder_for(source))
+    with ws.begin_append(source.id) as writer:
+        result = run_import(
+            path,
+            sink=writer,
+            fmt=source.format,
+            mapping=FieldMapping.from_json(source.mapping),
+            start_offset=writer.start_offset,
+            start_line=writer.start_line,
+            start_pos=writer.start_pos,
+            previous_ids=log.columns.event_ids.tolist(),
+            previous_raw=log.raw,
+        )
+        return writer.finish(result)
+
+
 def test_import_and_read_with_the_real_importer(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(LINES) + b"\n")
@@ -61,23 +79,10 @@ def test_append_a_grown_log_with_the_real_importer(tmp_path: Path) -> None:
     path.write_bytes(b"\n".join(LINES) + b"\n")
     with Workspace.open(tmp_path / "ws.sqlite") as ws:
         source = import_into(ws, path)
-        log = WorkspaceLog(ws, source.id, decoder_for(source))
         with open(path, "ab") as handle:  # the log grows
             handle.write(b"\n".join(MORE) + b"\n")
         assert classify_change(source, path) == "grown"
-        with ws.begin_append(source.id) as writer:
-            result = run_import(
-                path,
-                sink=writer,
-                fmt=source.format,
-                mapping=FieldMapping.from_json(source.mapping),
-                start_offset=writer.start_offset,
-                start_line=writer.start_line,
-                start_pos=writer.start_pos,
-                previous_ids=log.columns.event_ids.tolist(),
-                previous_raw=log.raw,
-            )
-            grown = writer.finish(result)
+        grown = append_grown(ws, source, path)
         assert grown.event_count == 5 and grown.records_read == 6
         assert classify_change(grown, path) == "unchanged"
         log = WorkspaceLog(ws, source.id, decoder_for(grown))
@@ -122,22 +127,9 @@ def test_an_append_extends_the_record_offsets(tmp_path: Path) -> None:
     path.write_bytes(b"\n".join(LINES) + b"\n")
     with Workspace.open(tmp_path / "ws.sqlite") as ws:
         source = import_into(ws, path)
-        log = WorkspaceLog(ws, source.id, decoder_for(source))
         with open(path, "ab") as handle:
             handle.write(b"\n".join(MORE) + b"\n")
-        with ws.begin_append(source.id) as writer:
-            result = run_import(
-                path,
-                sink=writer,
-                fmt=source.format,
-                mapping=FieldMapping.from_json(source.mapping),
-                start_offset=writer.start_offset,
-                start_line=writer.start_line,
-                start_pos=writer.start_pos,
-                previous_ids=log.columns.event_ids.tolist(),
-                previous_raw=log.raw,
-            )
-            grown = writer.finish(result)
+        grown = append_grown(ws, source, path)
         offsets = ws.record_offsets(grown)
         assert offsets is not None and offsets.tolist()[3:] == [0, len(MORE[0]) + 1]
         grown_log = _fresh_log(ws, grown)
