@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from app.errors import UsageError
+from models.event import Event
 from models.paths import data_dir
 from replay_engine.api import Projection, ProjectionDefinitionError, check_unique, projections_in
 
@@ -130,6 +131,33 @@ def load_responses(log_path: Path | None) -> dict[str, dict[str, Any]]:
             f'{path}: expected {{"gateway name": {{"key": answer, ...}}, ...}}'
         )
     return data
+
+
+# --- what the window shows about the user's code (Qt-free, so testable) --------------------
+
+
+def handled_by(projection: Any, event: Event) -> str | None:
+    """The inspector's line on which handler version applies ``event``; None for a
+    projection without versioned handlers (the generic one)."""
+    rule_for = getattr(projection, "rule_for", None)
+    if rule_for is None:
+        return None
+    name = projection.name
+    try:
+        rule = rule_for(event)
+    except LookupError as error:  # the replay stops at this event with the same message
+        return f"{name}: {error}"
+    if rule is None:
+        return f"{name}: no handler for {event.type} (the state is unchanged)"
+    return f"{name}: handled by {rule.describe()}"
+
+
+def upcast_of(projection: Any, event: Event) -> tuple[Event, int] | None:
+    """What the projection's upcasters make of ``event`` and how many steps that took; None
+    when none apply. An upcaster that raises raises here (the caller shows it)."""
+    upcast_steps = getattr(projection, "upcast_steps", None)
+    steps = [] if upcast_steps is None else upcast_steps(event)
+    return (projection.upcast(event), len(steps)) if steps else None
 
 
 # --- trust ----------------------------------------------------------------------------------

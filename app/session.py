@@ -108,29 +108,39 @@ class Session:
     ) -> list[str]:
         """Load (or load again) a projection module; returns the names it defines. Replaces
         the projections an earlier load of the same file defined."""
-        loaded = load_file(path)
-        responses = load_responses(self.path)
-        for p in loaded.projections:
-            p.recordings = responses
-        clash = [
-            p.name
-            for other in self.projection_files
-            if other.path != loaded.path
-            for p in other.projections
-            if p.name in {q.name for q in loaded.projections} or p.name == GENERIC
-        ]
-        if clash or any(p.name == GENERIC for p in loaded.projections):
-            taken = clash[0] if clash else GENERIC
-            raise ProjectionLoadError(
-                f"{loaded.path}: a projection named {taken!r} is loaded already"
-            )
-        self.projection_files = [f for f in self.projection_files if f.path != loaded.path]
-        self.projection_files.append(loaded)
-        for p in loaded.projections:
-            self._engines.pop(p.name, None)
+        names = self._install([load_file(path)])
         if remember:
             self._remember_projections()
-        return [p.name for p in loaded.projections]
+        return names
+
+    def _install(self, files: list[LoadedFile]) -> list[str]:
+        """Put freshly loaded files in place of their earlier loads; engines of replaced
+        projections are rebuilt, the active one at once. Nothing changes if a name clashes."""
+        paths = {f.path for f in files}
+        taken = {GENERIC} | {
+            p.name for f in self.projection_files if f.path not in paths for p in f.projections
+        }
+        names: list[str] = []
+        for f in files:
+            for p in f.projections:
+                if p.name in taken or p.name in names:
+                    raise ProjectionLoadError(
+                        f"{f.path}: a projection named {p.name!r} is loaded already"
+                    )
+                names.append(p.name)
+        responses = load_responses(self.path)
+        for f in files:
+            for p in f.projections:
+                p.recordings = responses
+        self.projection_files = [f for f in self.projection_files if f.path not in paths]
+        self.projection_files += files
+        known = self.projections()
+        self._engines = {k: e for k, e in self._engines.items() if k in known and k not in names}
+        active = self.projection_name
+        if active != GENERIC and (active in names or active not in known):
+            # the active projection's code was replaced (or is gone): rebuild it now
+            self.engine = self._build(known.get(active, known[GENERIC]))
+        return names
 
     def remembered_projections(self) -> list[Path]:
         """The projection files the workspace names for this log (not loaded: see
@@ -185,7 +195,7 @@ class Session:
 
     def _build(self, projection: Any) -> Engine:
         """A new engine over the log with the active engine's branches and edits."""
-        engine = Engine(self.log, projection, keyed=getattr(projection, "keyed", None))
+        engine = Engine(self.log, projection)
         for info in self._branch_infos(self.engine):
             if info.parent is None:
                 continue  # main
@@ -203,17 +213,8 @@ class Session:
     def reload_projections(self) -> list[str]:
         """Run every loaded projection file again (after the user edited it) and rebuild the
         engines; the active projection stays active (the generic one if the file no longer
-        defines it), branches stay as they are."""
-        active = self.projection_name
-        names: list[str] = []
-        for loaded in list(self.projection_files):
-            names += self.add_projection_file(loaded.path, remember=False)
-        generic = self._generic()
-        self._engines = {k: v for k, v in self._engines.items() if k == GENERIC}
-        if active != GENERIC:
-            known = self.projections()
-            self.engine = self._build(known.get(active, generic))
-        return names
+        defines it), branches stay as they are. If any file fails, nothing changes."""
+        return self._install([load_file(f.path) for f in self.projection_files])
 
     # --- branches ---------------------------------------------------------------------------
 

@@ -442,7 +442,9 @@ class Workspace:
                 return fresh
         rows = conn.execute(
             select(columns.c.name, columns.c.dtype, columns.c.count, columns.c.data).where(
-                columns.c.source_id == source.id, columns.c.generation == source.generation
+                columns.c.source_id == source.id,
+                columns.c.generation == source.generation,
+                columns.c.name != RECORD_OFFSETS,  # loaded only when needed (_load_offsets)
             )
         ).all()
         if not rows and source.event_count == 0:

@@ -75,11 +75,9 @@ def encode_offsets(offsets: npt.NDArray[np.uint32]) -> ColumnRow:
     return (RECORD_OFFSETS, _OFFSETS_DTYPE, int(offsets.shape[0]), data)
 
 
-def decode_offsets(row: ColumnRow | None, count: int) -> npt.NDArray[np.uint32] | None:
-    """The stored record offsets, or None when there are none for exactly ``count`` events
-    (an older workspace, or an append that could not extend them)."""
-    if row is None:
-        return None
+def decode_offsets(row: ColumnRow, count: int) -> npt.NDArray[np.uint32] | None:
+    """The stored record offsets, or None when they are not for exactly ``count`` events
+    (an append that could not extend them)."""
     _name, dtype, stored_count, data = row
     if dtype != _OFFSETS_DTYPE or stored_count != count or len(data) != 4 * count:
         return None

@@ -14,7 +14,7 @@ import itertools
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -155,8 +155,9 @@ class WorkspaceLog:
 
     def events_at(self, positions: list[int]) -> list[Event]:
         """Events at scattered ascending positions (one stream's events, say), reading each
-        chunk they touch once, a batch of chunks per query, without filling the cache: a
-        refold of a long stream would otherwise cost a query per chunk."""
+        chunk they touch once, a batch of chunks per query. With record offsets only the
+        records are read; otherwise more chunks than the cache holds bypass it (a refold of a
+        long stream must not evict what the table shows)."""
         if not positions:
             return []
         if any(b < a for a, b in itertools.pairwise(positions)):
@@ -167,7 +168,6 @@ class WorkspaceLog:
         wanted: dict[int, list[int]] = {}
         for chunk, pos in zip(at.tolist(), positions, strict=True):
             wanted.setdefault(chunk, []).append(pos)
-        out: list[Event] = []
         pending = [c for c in wanted if c not in self._cache]
         sliced = self._slices(pending, wanted)
         if sliced is not None:
@@ -179,27 +179,22 @@ class WorkspaceLog:
                 else:
                     records.extend(cached.records[pos - cached.first] for pos in pos_list)
             return list(self._decode_each(records, positions))
-        fetched: dict[int, _CachedChunk] = {}
-        for i in range(0, len(pending), self._batch):
-            batch = pending[i : i + self._batch]
-            nos = [int(self._index.chunk_nos[c]) for c in batch]
-            rows = self._ws.read_chunk_set(self.source.id, self.source.generation, nos)
-            by_no = {row[0]: row for row in rows}
-            if len(by_no) != len(nos):
-                raise self._vanished()
-            self.chunk_reads += len(rows)
-            for chunk, no in zip(batch, nos, strict=True):
-                _no, first, count, codec, data = by_no[no]
-                records = _records(codec, data)
-                if len(records) != count:
-                    raise self._vanished()
-                fetched[chunk] = _CachedChunk(first, records)
-            del rows, by_no
-        for chunk, pos_list in wanted.items():
-            cached = fetched.get(chunk) or self._cache[chunk]
-            for pos in pos_list:
-                out.extend(self._decode_range(cached.records, cached.first, pos, pos + 1))
-        return out
+        with self._lock:
+            if pending and len(pending) <= self._cache_size:
+                self._load(pending)  # a few chunks: cached, where the next seek nearby finds them
+                pending = []
+            fetched = {c: self._cache[c] for c in wanted if c in self._cache}
+            for chunk in fetched:
+                self._cache.move_to_end(chunk)
+            self._evict()
+        for i in range(0, len(pending), self._batch):  # many: in batches, past the cache
+            fetched.update(self._fetch(pending[i : i + self._batch]))
+        records = [
+            fetched[chunk].records[pos - fetched[chunk].first]
+            for chunk, pos_list in wanted.items()
+            for pos in pos_list
+        ]
+        return list(self._decode_each(records, positions))
 
     def _slices(
         self, pending: list[int], wanted: dict[int, list[int]]
@@ -302,22 +297,27 @@ class WorkspaceLog:
                     records, first, max(start, first), min(stop, first + len(records))
                 )
 
-    def _load(self, chunks: range) -> None:
-        missing = [c for c in chunks if c not in self._cache]
-        if not missing:
-            return
-        nos = [int(self._index.chunk_nos[c]) for c in missing]
+    def _load(self, chunks: Iterable[int]) -> None:
+        self._cache.update(self._fetch([c for c in chunks if c not in self._cache]))
+
+    def _fetch(self, chunks: list[int]) -> dict[int, _CachedChunk]:
+        """Read and split the chunks at these indexes, in one query."""
+        if not chunks:
+            return {}
+        nos = [int(self._index.chunk_nos[c]) for c in chunks]
         rows = self._ws.read_chunk_set(self.source.id, self.source.generation, nos)
         by_no = {row[0]: row for row in rows}
         if len(by_no) != len(nos):
             raise self._vanished()
         self.chunk_reads += len(rows)
-        for chunk, no in zip(missing, nos, strict=True):
+        out: dict[int, _CachedChunk] = {}
+        for chunk, no in zip(chunks, nos, strict=True):
             _no, first, count, codec, data = by_no[no]
             records = _records(codec, data)
             if len(records) != count or first != int(self._index.starts[chunk]):
                 raise self._vanished()
-            self._cache[chunk] = _CachedChunk(first, records)
+            out[chunk] = _CachedChunk(first, records)
+        return out
 
     def _evict(self) -> None:
         while len(self._cache) > self._cache_size:

@@ -51,7 +51,7 @@ import copy as copying
 import inspect
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -104,7 +104,6 @@ class _Version:
 class _Call:
     event: Event
     recordings: Mapping[str, Mapping[str, Any]]
-    asked: list[tuple[str, str]] = field(default_factory=list)
 
 
 _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("rewind_call", default=None)
@@ -126,7 +125,6 @@ def gateway(name: str, key: Any) -> Any:
     if call is None:
         raise RuntimeError("gateway() can only be called from a handler during a replay")
     text = _key_text(key)
-    call.asked.append((name, text))
     recorded = call.event.metadata.get("gateway") if isinstance(call.event.metadata, dict) else None
     if isinstance(recorded, dict):
         answers = recorded.get(name)
@@ -264,10 +262,6 @@ class Projection:
 
     # --- what the debugger asks --------------------------------------------------------
 
-    @property
-    def handled_types(self) -> list[str]:
-        return sorted(self._handlers)
-
     def rules(self, type_: str) -> list[Rule]:
         """Every version of the handler of ``type_``, oldest first."""
         return [v.rule for v in self._handlers.get(type_, [])]
@@ -296,35 +290,32 @@ class Projection:
         return chosen
 
     def rule_for(self, event: Event) -> Rule | None:
-        """The handler version that applies ``event`` (None: the event changes nothing)."""
-        try:
-            version = self._version_for(event)
-        except LookupError:
-            return None
+        """The handler version that applies ``event`` (None: the event changes nothing).
+        Raises LookupError, as the replay would, when no version is in effect for it."""
+        version = self._version_for(event)
         return None if version is None else version.rule
+
+    def _chain(self, event: Event) -> list[tuple[Upcaster, str]]:
+        """The upcasters of ``event``'s type from its schema version on (1 when it has none)."""
+        chain: list[tuple[Upcaster, str]] = []
+        version = 1 if event.schema_version is None else event.schema_version
+        while (found := self._upcasters.get((event.type, version + len(chain)))) is not None:
+            chain.append(found)
+        return chain
 
     def upcast_steps(self, event: Event) -> list[str]:
         """The upcasters :meth:`upcast` applies to ``event``, in order."""
-        steps = []
-        version = 1 if event.schema_version is None else event.schema_version
-        while (found := self._upcasters.get((event.type, version))) is not None:
-            steps.append(found[1])
-            version += 1
-        return steps
+        return [label for _fn, label in self._chain(event)]
 
     def upcast(self, event: Event) -> Event:
         """``event`` with its payload migrated to the current schema (itself if none apply)."""
-        version = 1 if event.schema_version is None else event.schema_version
-        data = event.data
-        changed = False
-        while (found := self._upcasters.get((event.type, version))) is not None:
-            if not changed:
-                data = copying.deepcopy(data)
-                changed = True
-            data = found[0](data)
-            version += 1
-        if not changed:
+        chain = self._chain(event) if self._upcasters else None  # per event: keep it cheap
+        if not chain:
             return event
+        data = copying.deepcopy(event.data)
+        for fn, _label in chain:
+            data = fn(data)
+        version = (1 if event.schema_version is None else event.schema_version) + len(chain)
         return event._replace(data=data, schema_version=version)
 
     # --- what the engine calls (replay_engine.projection protocols) ---------------------

@@ -30,6 +30,8 @@ class KeyedProjection(Protocol):
 
     The engine exploits this: the state at a position is a view whose substates are folded on
     demand from their own events, and an edit to one key's event recomputes only that key.
+    An object that has these methods but sets ``keyed = False`` (replay_engine.api does, for
+    one state per log) is replayed as a plain :class:`Projection`.
     """
 
     name: str

@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.controller import Navigator
-from app.qt_errors import guarded
+from app.projections import upcast_of
+from app.qt_errors import describe, guarded
 from app.qt_models import StateTreeModel, format_duration, pretty_json
 from models.event import Event, format_key, format_us
 from views.state_inspector import JsonTreeView
@@ -209,17 +210,6 @@ class EventDetail(QWidget):
             kinds.insert(0, "dropped")
         note = f"  ({', '.join(kinds)} in {self._nav.branch})" if kinds else ""
         self.heading.setText(f"{format_key(ev.key)}  {ev.type}{note}")
-        original = None
-        if "edited" in kinds and self._nav.engine is not None:
-            original = self._nav.engine.original_event(self._nav.branch, row)
-        if original is not None:
-            self._show_versions(original, ev, "Original ⇄ edited", "This branch")
-        else:  # what the projection's upcasters make of it, if anything
-            projection = getattr(self._nav.engine, "projection", None)
-            steps = getattr(projection, "upcast_steps", lambda _e: [])(ev)
-            upcast = projection.upcast(ev) if steps else None
-            label = f"Upcast ({len(steps)} step{'s' if len(steps) != 1 else ''})"
-            self._show_versions(ev if steps else None, upcast, "Original ⇄ upcast", label)
         self.fields["Event id"].setText(ev.event_id)
         version = "" if ev.version is None else f"  v{ev.version}"
         schema = "" if ev.schema_version is None else f"  schema {ev.schema_version}"
@@ -243,6 +233,31 @@ class EventDetail(QWidget):
         for r in range(self.tree_model.rowCount()):
             self.tree.expand(self.tree_model.index(r, 0))
         self.json.setPlainText(pretty_json(ev.to_json()))
+        self._show_other_version(row, ev, "edited" in kinds)
+
+    def _show_other_version(self, row: int, ev: Event, edited: bool) -> None:
+        """The log's version beside the branch's (an edited event), or beside what the
+        projection's upcasters make of it."""
+        engine = self._nav.engine
+        if edited and engine is not None:
+            original = engine.original_event(self._nav.branch, row)
+            self._show_versions(original, ev, "Original ⇄ edited", "This branch")
+            return
+        try:
+            found = upcast_of(getattr(engine, "projection", None), ev)
+        except Exception as exc:  # the user's upcaster: shown where its result would be
+            self._show_versions(None, None)
+            self.tabs.setTabEnabled(self.versions_tab, True)
+            self.tabs.setTabText(self.versions_tab, "Upcast failed")
+            self.original_json.setPlainText(pretty_json(_versioned(ev)))
+            self.edited_json.setPlainText(f"The projection's upcaster raised:\n{describe(exc)}")
+            return
+        if found is None:
+            self._show_versions(None, None)
+            return
+        upcast, steps = found
+        label = f"Upcast ({steps} step{'s' if steps != 1 else ''})"
+        self._show_versions(ev, upcast, "Original ⇄ upcast", label)
 
     def _show_versions(
         self,

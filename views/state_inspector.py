@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.controller import Navigator
-from app.projections import user_location
+from app.projections import handled_by, user_location
 from app.qt_errors import describe, guarded
 from app.qt_models import StateTreeModel, copy_text, format_path
-from models.event import format_key
+from models.event import Event, format_key
 from replay_engine.errors import ProjectionError
 from views.theme import Theme
 
@@ -177,22 +177,12 @@ class StateInspector(QWidget):
         """A control beside the filter (the projection switch)."""
         self.header.addWidget(widget)
 
-    def _show_rule(self, row: int) -> None:
-        """Which handler version of the user's projection applied the current event."""
+    def _show_rule(self, ev: Event | None) -> None:
+        """Which handler version of the user's projection applies the current event."""
         engine = self._nav.engine
-        rule_for = getattr(getattr(engine, "projection", None), "rule_for", None)
-        ev = self._nav.current_event() if row >= 0 and rule_for is not None else None
-        if ev is None or rule_for is None:
-            self.rule.hide()
-            return
-        rule = rule_for(ev)
-        what = engine.projection.name
-        self.rule.setText(
-            f"{what}: handled by {rule.describe()}"
-            if rule is not None
-            else f"{what}: no handler for {ev.type} (the state is unchanged)"
-        )
-        self.rule.show()
+        text = None if ev is None or engine is None else handled_by(engine.projection, ev)
+        self.rule.setText(text or "")
+        self.rule.setVisible(text is not None)
 
     def _show_failure(self, exc: BaseException, where: str) -> None:
         """Break on exception: what failed, where in the user's code, and the state just
@@ -305,22 +295,24 @@ class StateInspector(QWidget):
             self.model.set_value({})
             self.error.hide()
             return
+        ev = None
+        if row >= 0:
+            ev = nav.current_event() if row == nav.row else engine.event_at(nav.branch, row)
         try:
             state = engine.state_at(nav.branch, row)
             changes = engine.changes_at(nav.branch, row) if row >= 0 else []
         except Exception as exc:
             where = "the initial state" if row < 0 else f"event {format_key(nav.key_at(row))}"
             self._show_failure(exc, where)
-            self._show_rule(row)
+            self._show_rule(ev)
             return
         self.error.hide()
-        self._show_rule(row)
+        self._show_rule(ev)
         self.model.set_value(state, changes, self._keys_of(state))
         n = len(changes)
         if row < 0:
             self.title.setText("Initial state (before the first event)")
         else:
-            ev = nav.current_event()
             what = f" {ev.type}" if ev is not None else ""
             change = f" · {n} change{'s' if n != 1 else ''}" if n else " · no change"
             self.title.setText(f"State after {format_key(nav.key_at(row))}{what}{change}")

@@ -103,11 +103,10 @@ def test_cli_reports_a_bad_projection_file_as_a_usage_error(
     shop: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = shop.parent / "nope.py"
-    code = None
     with pytest.raises(SystemExit) as exited:
-        code = main(["state", str(shop), "--workspace", str(shop.parent / "w.sqlite"),
-                     "--projection", str(missing)])  # fmt: skip
-    assert code is None and exited.value.code == 2
+        main(["state", str(shop), "--workspace", str(shop.parent / "w.sqlite"),
+              "--projection", str(missing)])  # fmt: skip
+    assert exited.value.code == 2
     assert "no such projection file" in capsys.readouterr().err
 
 
@@ -156,3 +155,29 @@ def test_trust_is_per_file_content(tmp_path: Path) -> None:
     assert is_trusted(code)
     code.write_text(COUNTER.format(step=2))  # edited (or swapped by a shared workspace)
     assert not is_trusted(code)
+
+
+def test_opening_the_active_file_again_runs_the_new_code_and_a_failed_reload_changes_nothing(
+    shop: Path,
+) -> None:
+    code = shop.parent / "counter.py"
+    code.write_text(COUNTER.format(step=1))
+    session = open_session(shop, workspace=shop.parent / "ws.sqlite")
+    try:
+        session.add_projection_file(code)
+        session.use_projection("counter")
+        ones = {s: v["n"] for s, v in session.end_state("main").items()}
+        code.write_text(COUNTER.format(step=3))
+        session.add_projection_file(code)  # File > Open projection… on the same file
+        assert {s: v["n"] for s, v in session.end_state("main").items()} == {
+            s: 3 * n for s, n in ones.items()
+        }
+        code.write_text("x = (\n")
+        with pytest.raises(ProjectionLoadError, match="syntax error"):
+            session.reload_projections()
+        assert session.projection_name == "counter"  # the previous code stays in use
+        assert {s: v["n"] for s, v in session.end_state("main").items()} == {
+            s: 3 * n for s, n in ones.items()
+        }
+    finally:
+        session.close()
