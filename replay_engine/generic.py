@@ -22,6 +22,7 @@ class GenericProjection:
     """
 
     name: ClassVar[str] = "generic"
+    description: ClassVar[str] = "built in: each stream's payloads merged, its version, last type"
     key_is_stream: ClassVar[bool] = True
     """Promise to the engine that ``key(event) == event.stream`` (see projection.py)."""
 

@@ -52,10 +52,11 @@ class ProjectionActions(QObject):
         self._fill()
 
     def install(self) -> None:
+        """After File > Open Recent (and the demo entry), before the separator above Quit."""
         menu = self.w.file_menu
-        first = menu.actions()[2] if len(menu.actions()) > 2 else None
-        menu.insertAction(first, self.open_action)
-        menu.insertAction(first, self.reload_action)
+        separator = next((a for a in menu.actions() if a.isSeparator()), None)
+        menu.insertAction(separator, self.open_action)
+        menu.insertAction(separator, self.reload_action)
         self.w.inspector.add_header(self.combo)
 
     # --- loading ----------------------------------------------------------------------------
@@ -70,8 +71,9 @@ class ProjectionActions(QObject):
         if name:
             self.load(Path(name))
 
-    def load(self, path: Path, *, remember: bool = True) -> None:
-        """Load the projections of ``path`` and show the first (queued behind engine jobs)."""
+    def load(self, *paths: Path, remember: bool = True) -> None:
+        """Load the projections of ``paths`` and show the first one loaded (queued behind
+        engine jobs); a file that fails is reported, the others still load."""
         session = self.w.session
         if session is None:
             return
@@ -79,16 +81,19 @@ class ProjectionActions(QObject):
         def act() -> None:
             if self.w.session is not session:
                 return
-            try:
-                names = session.add_projection_file(path, remember=remember)
-            except ProjectionLoadError as error:
-                self.w.show_error(str(error))
+            names: list[str] = []
+            for path in paths:
+                try:
+                    names += session.add_projection_file(path, remember=remember)
+                except ProjectionLoadError as error:
+                    self.w.show_error(str(error))
+            if not names:
                 return
             session.use_projection(names[0])
             self.w.navigator.reload()
             self._fill()
             self.w.statusBar().showMessage(
-                f"Loaded {path.name}: {', '.join(names)} (Ctrl+R reloads it after an edit)", 8000
+                f"Loaded {', '.join(names)} (Ctrl+R reloads after an edit)", 8000
             )
 
         self.w.engine_queue.after(act, "Loading the projection")
@@ -138,16 +143,20 @@ class ProjectionActions(QObject):
         self._fill()
         if session is None:
             return
+        allowed: list[Path] = []
         for path in session.remembered_projections():
             if not path.is_file():
                 self.w.message_bar.show_message(
                     f"This log was debugged with the projection {path}, which no longer exists.",
                     "info",
                 )
-                continue
-            if is_trusted(path) or self.ask(path):
+            elif is_trusted(path):
+                allowed.append(path)
+            elif self.ask(path):
                 trust(path)
-                self.load(path, remember=False)
+                allowed.append(path)
+        if allowed:
+            self.load(*allowed, remember=False)
 
     def _ask(self, path: Path) -> bool:
         answer = QMessageBox.question(
@@ -169,11 +178,7 @@ class ProjectionActions(QObject):
             return
         for name, projection in session.projections().items():
             self.combo.addItem(name, name)
-            tip = getattr(projection, "description", "") or (
-                "The built-in projection: each stream's payloads merged"
-                if name == "generic"
-                else ""
-            )
+            tip = getattr(projection, "description", "")
             self.combo.setItemData(self.combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.combo.setCurrentIndex(self.combo.findData(session.projection_name))
         self.combo.setEnabled(self.combo.count() > 1)

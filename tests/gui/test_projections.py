@@ -113,3 +113,52 @@ def test_load_switch_rules_upcasts_reload_and_break_on_exception(
     qtbot.waitUntil(lambda: session.projection_name == "generic")
     qtbot.waitUntil(lambda: not w.inspector.error.isVisible())
     assert not w.inspector.rule.isVisible()
+
+
+def test_a_remembered_projection_asks_before_running_and_only_once(
+    qtbot: Any, settings: QSettings, tmp_path: Path
+) -> None:
+    from app.session import open_session
+    from models.generator import generate
+    from views.main_window import MainWindow
+    from views.theme import Theme
+
+    log, ws = tmp_path / "shop.jsonl", tmp_path / "ws.sqlite"
+    generate(log, events=600, seed=3)
+    code = tmp_path / "remembered.py"
+    code.write_text(
+        "from replay_engine.api import Projection\n"
+        "remembered = Projection('remembered', initial=0)\n"
+        "remembered.on('OrderPlaced')(lambda state, event: state + 1)\n"
+    )
+    first = open_session(log, workspace=ws)
+    first.add_projection_file(code)  # the workspace now names it
+    first.close()
+
+    w = MainWindow(opener=lambda *_a: None, settings=settings, theme=Theme("light"))
+    qtbot.addWidget(w)
+    asked: list[Path] = []
+    answer = [False]
+
+    def ask(path: Path) -> bool:
+        asked.append(path)
+        return answer[0]
+
+    w.projection_actions.ask = ask
+    w.set_session(open_session(log, workspace=ws))  # "no": nothing runs
+    assert asked == [code.resolve()]
+    assert w.session is not None and w.session.projection_name == "generic"
+
+    answer[0] = True
+    w.set_session(open_session(log, workspace=ws))  # "yes": it runs, and is trusted
+    qtbot.waitUntil(lambda: w.session is not None and w.session.projection_name == "remembered")
+    assert w.projection_actions.combo.currentText() == "remembered"
+
+    w.set_session(open_session(log, workspace=ws))  # trusted now: no question
+    qtbot.waitUntil(lambda: w.session is not None and w.session.projection_name == "remembered")
+    assert len(asked) == 2
+
+    code.unlink()  # gone: said, not asked
+    w.set_session(open_session(log, workspace=ws))
+    assert len(asked) == 2 and "no longer exists" in w.message_bar.text()
+    w.set_session(None)

@@ -88,5 +88,5 @@ def test_every_dock_can_be_hidden_moved_and_restored(qtbot: Any, settings: QSett
 
 def test_tests_never_touch_the_users_settings() -> None:
     default = QSettings()
-    assert "RewindTests" in default.fileName() or default.organizationName() == "RewindTests"
+    assert "RewindTests" in default.fileName()
     assert not default.fileName().startswith(str(Path.home() / ".config"))
