@@ -23,7 +23,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from models.migrations import MIGRATIONS_DIR
+from models.migrations import HEAD, MIGRATIONS_DIR
 from models.workspace_records import WorkspaceError
 from models.workspace_schema import meta
 
@@ -147,14 +147,18 @@ def migrate(conn: Connection) -> None:
     Refuses a database written by a newer Rewind (a revision this code does not know) and a
     database that holds tables but no Rewind schema (someone else's data).
     """
+    if conn.dialect.name == "postgresql":
+        # SQLite's BEGIN IMMEDIATE serialises openers; on a shared server, a lock does.
+        conn.execute(text("SELECT pg_advisory_xact_lock(7466901)"))
+    if inspect(conn).has_table("alembic_version"):
+        stored = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        if stored == [HEAD]:
+            return  # the common case, without importing Alembic
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
-    if conn.dialect.name == "postgresql":
-        # SQLite's BEGIN IMMEDIATE serialises openers; on a shared server, a lock does.
-        conn.execute(text("SELECT pg_advisory_xact_lock(7466901)"))
     config = _alembic_config(conn)
     script = ScriptDirectory.from_config(config)
     current = MigrationContext.configure(conn).get_current_heads()

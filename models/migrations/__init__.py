@@ -11,3 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
+
+HEAD = "0001"
+"""The newest revision in versions/ (a test checks it against Alembic's own answer): a
+workspace already at it opens without importing Alembic (0.13 s of every launch)."""

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from models.edits import Edit, EditKind
+from models.migrations import HEAD
 from models.problems import Problem, Severity
 from models.workspace import Workspace, WorkspaceError
 from models.workspace_db import _alembic_config, head_revision
@@ -34,6 +35,7 @@ def test_migrations_create_the_schema_of_the_code(tmp_path: Path) -> None:
         assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert context.get_current_heads() == (head_revision(),)
+        assert head_revision() == HEAD  # the fast path of migrate() knows the head
         assert compare_metadata(context, metadata) == []
         pragmas = {
             name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
