@@ -432,8 +432,8 @@ class MetricChart(QWidget):
 
     def _on_position(self, row: int) -> None:
         self.cursor_line.setValue(row)
-        if self.current_metric is not None and not self._nav.busy:
-            self._update_values()
+        if self.active and self.current_metric is not None and not self._nav.busy:
+            self._update_values()  # hidden: nothing to show, and a step must stay cheap
 
     @guarded("Metric values")
     def _update_values(self) -> None:
