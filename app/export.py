@@ -16,8 +16,9 @@ from models.event import Event, format_us
 
 def effective_events(session: Any, branch: str) -> Iterator[Event]:
     engine = session.engine
-    for row in np.flatnonzero(~engine.sequence(branch).dropped).tolist():
-        yield engine.event_at(branch, row)
+    rows = np.flatnonzero(~engine.sequence(branch).dropped).astype(np.int64)
+    for _row, event in engine.iter_events(branch, rows):
+        yield event
 
 
 def canonical_record(e: Event) -> dict[str, Any]:

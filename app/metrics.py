@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
-import itertools
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -200,34 +199,9 @@ def event_rows(engine: Any, branch: str, key: str) -> I64:
     return np.array(sorted(found), np.int64)
 
 
-_GAP: Final = 8
-"""Rows this close together are read with one ``log.events`` call (the few in between are
-decoded and skipped): a call costs far more than decoding a record."""
-
-
 def iter_events(engine: Any, branch: str, rows: I64) -> Iterator[tuple[int, Event]]:
-    """The events at ``rows`` (ascending display rows) as the branch has them, reading runs
-    of consecutive source positions with one ``log.events`` call each."""
-    seq = engine.sequence(branch)
-    keys = np.asarray(seq.keys, np.int64)
-    special = set(seq.edited) | set(seq.inserted)
-    log = engine.log
-    for start in range(0, rows.shape[0], _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        ks = keys[chunk]
-        plain = (ks >= 0) & ~np.isin(ks, list(special)) if special else ks >= 0
-        step = np.diff(ks)
-        breaks = np.flatnonzero((step <= 0) | (step > _GAP) | ~plain[:-1] | ~plain[1:]) + 1
-        bounds = [0, *breaks.tolist(), int(chunk.shape[0])]
-        for lo, hi in itertools.pairwise(bounds):
-            if plain[lo]:
-                first = int(ks[lo])
-                events = log.events(first, int(ks[hi - 1]) + 1)
-                for i in range(lo, hi):
-                    yield int(chunk[i]), events[int(ks[i]) - first]
-            else:
-                for i in range(lo, hi):
-                    yield int(chunk[i]), engine.event_at(branch, int(chunk[i]))
+    """The events at ``rows`` (ascending display rows) as the branch has them."""
+    return engine.iter_events(branch, rows)  # type: ignore[no-any-return]
 
 
 def metric_series(

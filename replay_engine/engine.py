@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
+
 from models.edits import Edit, EditKind
 from models.event import JSON, Event, EventKey
 from models.log import EventLog, Int64Array
@@ -44,6 +46,8 @@ ProgressFn = Callable[[int, int], bool]
 """``progress(done, total) -> keep_going``: called during long folds; False cancels."""
 
 _DERIVATION_CACHE: Final = 8
+_READ_CHUNK: Final = 4096
+_GAP: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +299,45 @@ class Engine:
 
     def row_of(self, branch: str, key: EventKey) -> int | None:
         return self._branch(branch).current.row_of(key)
+
+    def iter_events(self, branch: str, rows: Int64Array) -> Iterator[tuple[int, Event]]:
+        """``(row, event)`` for ascending display ``rows``, as the branch has them: runs of
+        nearby source positions are read with one ``log.events`` call each (a call costs far
+        more than decoding the few records in between)."""
+        d = self._branch(branch).current
+        special = set(d.overrides)
+        for start in range(0, rows.shape[0], _READ_CHUNK):
+            chunk = rows[start : start + _READ_CHUNK]
+            ks = d.keys[chunk]
+            plain = (ks >= 0) & ~np.isin(ks, list(special)) if special else ks >= 0
+            step = np.diff(ks)
+            breaks = np.flatnonzero((step <= 0) | (step > _GAP) | ~plain[:-1] | ~plain[1:]) + 1
+            bounds = [0, *breaks.tolist(), int(chunk.shape[0])]
+            for lo, hi in itertools.pairwise(bounds):
+                if plain[lo]:
+                    first = int(ks[lo])
+                    events = self.log.events(first, int(ks[hi - 1]) + 1)
+                    for i in range(lo, hi):
+                        yield int(chunk[i]), events[int(ks[i]) - first]
+                else:
+                    for i in range(lo, hi):
+                        yield int(chunk[i]), d.event(int(ks[i]), self.log)
+
+    def key_rows(self, branch: str, key: str) -> Int64Array:
+        """Keyed projections: the display rows of key ``key``'s non-dropped events, ascending
+        (empty for a key the branch never has)."""
+        if self._keyed is None:
+            raise TypeError("key_rows needs a keyed projection")
+        code = self._keyed.table.codes.get(key)
+        if code is None:
+            return np.zeros(0, np.int64)
+        return self._keyed.effective_rows(self._branch(branch).current, code)
+
+    def key_of(self, event: Event) -> str:
+        """Keyed projections: the key (substate) event ``event`` belongs to."""
+        if self._keyed is None or not isinstance(self.projection, KeyedProjection):
+            raise TypeError("key_of needs a keyed projection")
+        return self.projection.key(event)
 
     # --- states -------------------------------------------------------------------------------
 
