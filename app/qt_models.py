@@ -24,10 +24,10 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QIcon
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen, QPixmap
 
 from app.controller import Navigator
-from models.event import Event, format_key, us_to_datetime
+from models.event import Event, EventKey, format_key, us_to_datetime
 from models.log import NA
 from models.problems import Problem
 
@@ -154,6 +154,19 @@ def _header(columns: Sequence[str], section: int, orientation: Qt.Orientation, r
 # --- the event table -----------------------------------------------------------------------
 
 
+def _dot_icon(color: str, filled: bool) -> QIcon:
+    """A breakpoint's dot: filled when enabled, a ring when disabled."""
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(QColor(color), 1.5))
+    painter.setBrush(QColor(color) if filled else Qt.BrushStyle.NoBrush)
+    painter.drawEllipse(1, 1, 10, 10)
+    painter.end()
+    return QIcon(pixmap)
+
+
 class EventTableModel(QAbstractTableModel):
     """Every display row of the current branch; nothing stored per row."""
 
@@ -180,6 +193,8 @@ class EventTableModel(QAbstractTableModel):
         self._edited_bg: QColor | None = None
         self._inserted_bg: QColor | None = None
         self._originals: dict[int, str] = {}
+        self._breakpoints: dict[EventKey, bool] = {}
+        self._breakpoint_icons = (_dot_icon("#e0245e", True), _dot_icon("#e0245e", False))
         navigator.sessionChanged.connect(self._reset)
         navigator.positionChanged.connect(self._on_position)
 
@@ -232,7 +247,36 @@ class EventTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Vertical:
+            return self._gutter(section, role)
         return _header(self.COLUMNS, section, orientation, role)
+
+    def set_breakpoints(self, keys: dict[EventKey, bool]) -> None:
+        """Events with a breakpoint (and whether it is enabled), drawn in the gutter."""
+        self._breakpoints = dict(keys)
+        if self.rowCount():
+            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, self.rowCount() - 1)
+
+    def breakpoint_at(self, row: int) -> bool | None:
+        """None: no breakpoint on that row's event; else whether it is enabled."""
+        if not self._breakpoints or not 0 <= row < len(self._nav.rows):
+            return None
+        return self._breakpoints.get(int(self._nav.rows.keys[row]))
+
+    def _gutter(self, row: int, role: int) -> Any:
+        if role == _DISPLAY:
+            return ""
+        if role == Qt.ItemDataRole.DecorationRole:
+            enabled = self.breakpoint_at(row)
+            if enabled is None:
+                return None
+            return self._breakpoint_icons[0 if enabled else 1]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            enabled = self.breakpoint_at(row)
+            if enabled is None:
+                return "Click to set a breakpoint on this event (F9)"
+            return "Breakpoint (disabled)" if not enabled else "Breakpoint: click to clear"
+        return None
 
     def event_at(self, row: int) -> Event:
         """The event shown on ``row`` (payload read through the chunk cache)."""

@@ -48,6 +48,8 @@ GENERIC = GenericProjection.name
 STREAMS_SUFFIX = "#streams"
 """Projection-name suffix of the persisted per-stream snapshots of long streams."""
 
+_DEBUG_META = "debug_points"
+"""Workspace meta key (+ ":" source id): the log's breakpoints and watches as JSON."""
 _GROUPS_META = "edit_groups:"
 """Workspace meta key prefix (+ branch id): the branch's edit batches as JSON."""
 
@@ -164,6 +166,25 @@ class Session:
             self.workspace.set_meta(
                 f"{PROJECTIONS_META}:{self.source_id}", orjson.dumps(paths).decode()
             )
+
+    def debug_points(self) -> dict[str, Any]:
+        """Breakpoints and watches saved for this log ({"breakpoints": [...], "watches":
+        [...]}, JSON as replay_engine.breakpoints writes them); empty when none."""
+        if self.workspace is None or self.source_id is None:
+            return dict(self.local_meta.get("\0" + _DEBUG_META, {}))  # no branch has that name
+        text = self.workspace.get_meta(f"{_DEBUG_META}:{self.source_id}")
+        try:
+            found = orjson.loads(text) if text else {}
+        except orjson.JSONDecodeError:
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def save_debug_points(self, data: dict[str, Any]) -> None:
+        if self.workspace is None or self.source_id is None:
+            self.local_meta["\0" + _DEBUG_META] = dict(data)
+            return
+        with contextlib.suppress(WorkspaceError):
+            self.workspace.set_meta(f"{_DEBUG_META}:{self.source_id}", orjson.dumps(data).decode())
 
     def use_projection(self, name: str) -> None:
         """Make ``name`` the projection the engine (and everything showing state) uses. The

@@ -40,6 +40,10 @@ Rules of the game (what the engine relies on):
   replay at that event with a :class:`GatewayMiss` naming the question.
 - **Sticky ids**: :func:`sticky_id` gives the same id for the same natural key on every
   replay, whatever subset or order of events is replayed.
+- **A handler that never returns** (a loop, a very slow computation) can be stopped: the
+  application calls :func:`interrupt` on the worker thread when the user cancels, and the
+  replay ends with :class:`~replay_engine.errors.Cancelled` — not an error at that event,
+  and no state is kept from it.
 
 Nothing here imports Qt; the module runs in the application's worker thread.
 """
@@ -48,17 +52,21 @@ from __future__ import annotations
 
 import contextvars
 import copy as copying
+import ctypes
 import inspect
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 
 from models.event import Event
 from models.timeparse import parse_timestamp
+from replay_engine.errors import Cancelled
 
+T = TypeVar("T")
 Handler = Callable[[Any, Event], Any]
 Upcaster = Callable[[Any], Any]
 KeyFn = Callable[[Event], str]
@@ -95,6 +103,147 @@ class Rule:
 class _Version:
     rule: Rule
     handler: Handler
+
+
+# --- containing the user's code: cancelling a handler that never returns -------------------
+#
+# The engine's own cancel is cooperative (the progress callback, between chunks), which a
+# handler stuck in ``while True`` never reaches. So every call into user code (handler,
+# upcaster, key function, initial factory) goes through :func:`_user_code`, which marks the
+# thread as "inside user code"; :func:`interrupt` raises an exception in that thread
+# asynchronously (``PyThreadState_SetAsyncExc``), and only while the mark is set.
+#
+# The race, and why it is closed. CPython raises an asynchronous exception at the target
+# thread's next "eval breaker" check (a call, a backward jump, a function entry), not when it
+# is sent. Were the check of the mark and the send not atomic with the clearing of the mark,
+# the canceller could see the mark, the user function return and the thread leave the
+# wrapper, and only then the send happen: the exception would surface in the engine, say
+# between a fold and its cache update. Hence:
+#
+# 1. ``interrupt`` checks the mark, records ``interrupted`` and sends, all under ``_guard``;
+#    the wrapper clears the mark and reads ``interrupted`` under the same lock. A send
+#    therefore happens before the clearing, never after, and the wrapper knows of it.
+# 2. That block contains only attribute loads and stores (no call, no backward jump): no
+#    check point, so the exception cannot fire while the lock is held or before the mark is
+#    cleared. (If it fired anyway, ``with`` would still release the lock.)
+# 3. A send that came just before the clearing may still be pending when the user function
+#    has already returned. After the clearing the wrapper *flushes* it: it replaces it with a
+#    marker exception sent to itself, raised and swallowed at once (its own send holds the
+#    GIL up to the check right after it). Every place it may fire before that lies inside
+#    the wrapper's ``try``; so it can never surface once the wrapper has returned.
+# 4. The exception sent is a ``BaseException`` (:class:`_Interrupted`), so a handler's own
+#    ``except Exception`` cannot swallow it; the wrapper turns it into ``Cancelled``, which
+#    the engine passes through (never wrapped as a ProjectionError).
+#
+# Limits: a thread blocked inside one C call (``time.sleep``, a socket read) is interrupted
+# when that call returns; a handler that catches ``BaseException`` and carries on loops on
+# until the next :func:`interrupt` (the application keeps calling it until the job ends).
+
+
+class _Interrupted(BaseException):
+    """Sent into a thread running user code; becomes ``Cancelled`` at the wrapper."""
+
+
+class _Flushed(BaseException):
+    """Sent by a thread to itself to drop an interrupt that arrived too late."""
+
+
+class _Site:
+    """One thread's mark: how deeply it is inside user code, and whether it was interrupted
+    meanwhile (kept until the outermost call ends: each level then raises ``Cancelled``)."""
+
+    __slots__ = ("depth", "interrupted")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.interrupted = False
+
+
+_guard = threading.Lock()
+_sites: dict[int, _Site] = {}
+"""Thread ident -> its mark. Only the thread itself adds its entry; idents are reused, and an
+entry is idle (depth 0) whenever its thread is outside user code, so reuse is harmless."""
+
+_set_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
+    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+)
+"""Our own prototype of it (``ctypes.pythonapi``'s is shared with other code); a PyDLL
+function, so the GIL is held across the call."""
+
+
+def _site() -> _Site:
+    ident = threading.get_ident()
+    site = _sites.get(ident)
+    if site is None:
+        site = _sites[ident] = _Site()
+    return site
+
+
+def _check_point() -> None:
+    """Entering a Python function is an eval breaker check: a pending exception fires here."""
+
+
+def _flush() -> None:
+    """Drop an interrupt still pending for this thread (see the comment above, point 3)."""
+    try:
+        _set_async_exc(threading.get_ident(), _Flushed)
+        _check_point()
+    except _Flushed:
+        pass
+
+
+def _cancelled(fn: Callable[..., Any]) -> Cancelled:
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    return Cancelled(f"cancelled while the projection's own code ran ({name})")
+
+
+def _user_code(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, interruptible by :func:`interrupt` from another thread."""
+    site = _site()
+    outer = site.depth
+    try:
+        try:
+            with _guard:
+                site.depth = outer + 1
+            return fn(*args)
+        finally:
+            with _guard:  # no check point inside (point 2)
+                site.depth = outer
+                hit = site.interrupted
+                if not outer:
+                    site.interrupted = False
+            if hit:
+                _flush()
+                raise _cancelled(fn) from None  # replaces what fn returned or raised
+    except _Interrupted:
+        _flush()
+        raise _cancelled(fn) from None
+
+
+def interrupt(thread_id: int) -> bool:
+    """Stop the user code thread ``thread_id`` runs now (the user cancelled a replay).
+
+    It raises ``Cancelled`` out of the projection's method that called that code; the
+    engine then unwinds as for any cancel, keeping nothing of the fold. Does nothing and
+    returns False when the thread is not inside user code at this moment (the engine's own
+    cancel, through its progress callback, applies there); True when it interrupted.
+    Safe to call from any thread, at any time, repeatedly.
+    """
+    with _guard:
+        site = _sites.get(thread_id)
+        if site is None or not site.depth:
+            return False
+        site.interrupted = True
+        if _set_async_exc(thread_id, _Interrupted) != 1:  # no such thread (cannot happen)
+            site.interrupted = False
+            return False
+    return True
+
+
+def in_user_code(thread_id: int) -> bool:
+    """Whether thread ``thread_id`` is running the user's projection code right now."""
+    site = _sites.get(thread_id)
+    return site is not None and site.depth > 0
 
 
 # --- gateway and sticky ids ----------------------------------------------------------------
@@ -312,9 +461,7 @@ class Projection:
         chain = self._chain(event) if self._upcasters else None  # per event: keep it cheap
         if not chain:
             return event
-        data = copying.deepcopy(event.data)
-        for fn, _label in chain:
-            data = fn(data)
+        data = _user_code(_run_chain, chain, copying.deepcopy(event.data))
         version = (1 if event.schema_version is None else event.schema_version) + len(chain)
         return event._replace(data=data, schema_version=version)
 
@@ -322,7 +469,7 @@ class Projection:
 
     def initial_substate(self) -> Any:
         initial = self._initial
-        return initial() if callable(initial) else copying.deepcopy(initial)
+        return _user_code(initial) if callable(initial) else copying.deepcopy(initial)
 
     def initial_state(self) -> Any:
         return {} if self.keyed else self.initial_substate()
@@ -330,7 +477,11 @@ class Projection:
     def key(self, event: Event) -> str:
         if self._key is None:
             return event.stream
-        return str(self._key(self.upcast(event)))
+        return _user_code(self._key_text, self.upcast(event))
+
+    def _key_text(self, event: Event) -> str:
+        assert self._key is not None
+        return str(self._key(event))  # str() may run the user's __str__: inside user code
 
     def apply_substate(self, substate: Any, event: Event) -> Any:
         event = self.upcast(event)
@@ -340,7 +491,7 @@ class Projection:
         state = copying.deepcopy(substate) if self.copy else substate
         token = _CURRENT.set(_Call(event, self.recordings))
         try:
-            result = version.handler(state, event)
+            result = _user_code(version.handler, state, event)
         finally:
             _CURRENT.reset(token)
         return state if result is None else result
@@ -352,6 +503,12 @@ class Projection:
         old = state.get(key)
         new = self.apply_substate(self.initial_substate() if old is None else old, event)
         return {**state, key: new}
+
+
+def _run_chain(chain: list[tuple[Upcaster, str]], data: Any) -> Any:
+    for fn, _label in chain:
+        data = fn(data)
+    return data
 
 
 def projections_in(namespace: Mapping[str, Any]) -> list[Projection]:

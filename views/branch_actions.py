@@ -168,6 +168,8 @@ class BranchActions(QObject):
         self.insert_dialog: InsertEventDialog | None = None
         self.export_dialog: QFileDialog | None = None
         self.compensation_dialog: CompensationDialog | None = None
+        self.menu_extenders: list[Callable[[QMenu, int], None]] = []
+        """More entries for an event's menu (the debugger adds its breakpoint commands)."""
         a = self._action
         self.fork = a(
             "&Fork here…", self.fork_here, "Ctrl+B", "fork", "Fork a branch at the selected event"
@@ -400,6 +402,8 @@ class BranchActions(QObject):
         menu.addAction(self.redo)
         menu.addSeparator()
         menu.addAction(self.compare)
+        for extend in self.menu_extenders:
+            extend(menu, row)
         return menu
 
     # --- commands -----------------------------------------------------------------------

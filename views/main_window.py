@@ -50,6 +50,7 @@ from models.problems import InputError, Problem
 from views.branch_actions import BranchActions
 from views.branch_panel import BranchPanel
 from views.compare_view import CompareView
+from views.debug_panels import DebugActions
 from views.event_detail import EventDetail
 from views.event_table import EventTableView
 from views.metric_chart import MetricChart
@@ -117,6 +118,8 @@ class MainWindow(QMainWindow):
         self.branch_actions.install_toolbar()
         self.projection_actions = ProjectionActions(self)
         self.projection_actions.install()
+        self.debug_actions = DebugActions(self)
+        self.debug_actions.install()
         self._build_status()
         self._connect()
         self.theme.apply()
@@ -481,6 +484,7 @@ class MainWindow(QMainWindow):
             dock.setFloating(False)
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         self.tabifyDockWidget(self.compare_dock, self.chart_dock)
+        self.debug_actions.reset_layout()
         self._default_dock_sizes()
 
     def set_theme(self, mode: str) -> None:
@@ -735,6 +739,8 @@ class MainWindow(QMainWindow):
             "Branches: Ctrl+B fork here · Del drop/restore · Ctrl+E edit · Ctrl+I insert after",
             "Alt+Up / Alt+Down move · Ctrl+Z undo · Ctrl+Shift+Z redo · Ctrl+D compare · "
             "Ctrl+M metric chart · drag a row in the table to move its event",
+            "Debug: F5 run forward · Shift+F5 run backward (to the nearest breakpoint or watch "
+            "condition) · F9 toggle a breakpoint · click the table's gutter to set one",
         ]
         self.message_bar.show_message("\n".join(lines), "info")
 

@@ -55,8 +55,12 @@ MAX_LINES = 8
 
 def step_xy(series: Series) -> tuple[np.ndarray, np.ndarray]:
     """A step function's change points as a polyline (each value held until the next)."""
-    x, y = series.x, series.y
-    end = max(float(series.end_row), float(x[-1]))
+    return step_points(series.x, series.y, series.end_row)
+
+
+def step_points(x: np.ndarray, y: np.ndarray, end_row: float) -> tuple[np.ndarray, np.ndarray]:
+    """Values ``y`` holding from ``x[i]`` until ``x[i + 1]`` (the last to ``end_row``)."""
+    end = max(float(end_row), float(x[-1]))
     xs = np.empty(2 * x.shape[0], np.float64)
     ys = np.empty(2 * x.shape[0], np.float64)
     xs[0::2] = x

@@ -110,6 +110,10 @@ class TimelineWidget(QWidget):
         self.edit_marks = pg.ScatterPlotItem(pxMode=True)
         self.edit_marks.setZValue(60)
         self.edit_marks_count = 0
+        self.breakpoint_marks = pg.ScatterPlotItem(pxMode=True)
+        self.breakpoint_marks.setZValue(61)
+        self.breakpoint_rows: list[int] = []
+        self._breakpoints: dict[int, bool] = {}
         self._drag_from: int | None = None
         self._syncing = False
         self.marks_drawn = 0
@@ -154,6 +158,7 @@ class TimelineWidget(QWidget):
         self.cursor_line.setHoverPen(pg.mkPen(width=5))
         self.plot.addItem(self.cursor_line, ignoreBounds=True)
         self.plot.addItem(self.edit_marks)
+        self.plot.addItem(self.breakpoint_marks)
         self.cursor_line.sigDragged.connect(self._on_cursor_dragged)
         self.cursor_line.sigPositionChangeFinished.connect(self._on_cursor_released)
         self.viewbox.sigXRangeChanged.connect(self._on_range_changed)
@@ -280,6 +285,7 @@ class TimelineWidget(QWidget):
             self.plot.addItem(line, ignoreBounds=True)
             self._gap_lines.append(line)
         self._draw_branch_marks()
+        self._draw_breakpoints()
         edges, counts = lay.overview()
         self.overview_curve.setData(edges, np.log1p(counts), stepMode="center", fillLevel=0)
         self.overview.getPlotItem().setXRange(lay.x_min, lay.x_max, padding=0.01)
@@ -352,6 +358,33 @@ class TimelineWidget(QWidget):
                 )
         self.edit_marks.setData(spots)
         self.edit_marks_count = len(spots)
+
+    def set_breakpoints(self, keys: dict[int, bool]) -> None:
+        """Events with a breakpoint (key -> enabled): red dots above their marks."""
+        self._breakpoints = dict(keys)
+        self._draw_breakpoints()
+
+    def _draw_breakpoints(self) -> None:
+        lay = self.lay
+        rows = [] if lay is None else [self._nav.row_of_key(k) for k in self._breakpoints]
+        spots = []
+        self.breakpoint_rows = []
+        if lay is not None:
+            for (key, enabled), row in zip(self._breakpoints.items(), rows, strict=True):
+                if row is None or not 0 <= row < len(lay):
+                    continue
+                self.breakpoint_rows.append(row)
+                spots.append(
+                    {
+                        "pos": (float(lay.x[row]), float(lay.lane[row]) - 0.44),
+                        "symbol": "o",
+                        "size": 10,
+                        "brush": pg.mkBrush("#e0245e" if enabled else (0, 0, 0, 0)),
+                        "pen": pg.mkPen("#e0245e", width=1.5),
+                        "data": ("breakpoint", key),
+                    }
+                )
+        self.breakpoint_marks.setData(spots)
 
     def fit(self) -> None:
         lay = self.lay
