@@ -124,16 +124,20 @@ def requested(state: dict[str, Any], event: Any) -> dict[str, Any]:
     return {"kind": "payment", "order": data["order_id"], "status": "requested", "fee": 0}
 
 
+def _charge(state: dict[str, Any], event: Any, rate: float) -> None:
+    state["status"] = "charged"
+    state["charges"] = state.get("charges", 0) + 1  # a watch "charges > 1" finds double charges
+    state["fee"] = round(event.data["amount"] * rate)
+
+
 @shop.on("PaymentCharged")
 def charged(state: dict[str, Any], event: Any) -> None:
-    state["status"] = "charged"
-    state["fee"] = round(event.data["amount"] * 0.015)  # 1.5 %
+    _charge(state, event, 0.015)  # 1.5 %
 
 
 @shop.on("PaymentCharged", effective="2025-03-05")
 def charged_new_fee(state: dict[str, Any], event: Any) -> None:
-    state["status"] = "charged"
-    state["fee"] = round(event.data["amount"] * 0.018)  # 1.8 % from 5 March
+    _charge(state, event, 0.018)  # 1.8 % from 5 March
 
 
 @shop.on("PaymentFailed")

@@ -1,0 +1,72 @@
+"""Screenshots of breakpoints and watches for the README (run on demand, under Xvfb):
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python -m tests.gui.screenshots_debugging
+
+Opens the bundled demo log with the demo shop projection, goes to the last event, adds the
+watch ``charges > 1`` over every stream as a condition that breaks, and runs backward
+(Shift+F5): the run stops at the payment charged twice. Saves docs/screenshots/debug-*.png.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+
+from app import gui as app_gui
+from replay_engine.breakpoints import ANY, Breakpoint, Watch
+from tests.gui.screenshots import ROOT, open_log, save, wait_until
+from views.main_window import MainWindow
+from views.theme import Theme
+
+
+def main() -> None:
+    out = ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="rewind-shots-"))
+    app = app_gui.make_application([])
+    w = MainWindow(
+        opener=app_gui.default_opener(str(tmp / "workspace.sqlite")),
+        settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
+        theme=Theme("light"),
+        demo_log=app_gui.DEMO_LOG,
+    )
+    w.resize(1500, 940)
+    w.show()
+    open_log(app, w, app_gui.DEMO_LOG)
+    session = w.session
+    assert session is not None
+    w.projection_actions.load(ROOT / "resources" / "demo" / "shop_projection.py")
+    wait_until(app, lambda: session.projection_name == "shop")
+    debugger = w.debug_actions.debugger
+    debugger.add_breakpoint(Breakpoint(type="PaymentRefunded", condition="amount > `20000`"))
+    debugger.set_breakpoint_enabled(0, False)
+    debugger.add_watch(Watch("charges > 1", ANY, breaks=True))
+    debugger.add_watch(Watch("fee", ANY))
+    w.debug_actions.watches_dock.show()
+    w.debug_actions.watches_dock.raise_()
+    wait_until(app, lambda: not w.navigator.busy)
+    w.navigator.to_end()
+    wait_until(app, lambda: w.navigator.row == w.navigator.count - 1 and not w.navigator.busy)
+    w.activateWindow()
+    w.table.setFocus()
+    w.debug_actions.backward_action.trigger()
+    wait_until(app, lambda: not debugger.running and debugger.last_hit is not None)
+    hit = debugger.last_hit
+    assert hit is not None
+    stream = session.engine.event_at("main", hit.row).stream
+    wait_until(app, lambda: w.navigator.row == hit.row)
+    debugger.toggle_event(session.engine.key_at("main", hit.row - 5))
+    w.inspector.filter.setText(stream)
+    w.inspector.filter.returnPressed.emit()
+    w.debug_actions.watches.tree.setCurrentItem(w.debug_actions.watches.tree.topLevelItem(1))
+    w.resizeDocks([w.debug_actions.watches_dock], [330], Qt.Orientation.Vertical)
+    w.table.setFocus()
+    save(app, w, out / "debug-run-backward.png")
+    w.close()
+    app.processEvents()
+
+
+if __name__ == "__main__":
+    main()
