@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
-import jmespath
-import jmespath.exceptions
 import numpy as np
 
 from models.event import Event, EventKey, format_key
@@ -34,81 +31,22 @@ from models.log import Int64Array
 from replay_engine.diff import equal
 from replay_engine.engine import Engine
 from replay_engine.errors import Cancelled
+from replay_engine.query import (
+    MISSING,
+    Expression,
+    ExpressionError,
+    compile_expression,
+    evaluate,
+    truthy,
+)
 
 ANY: Final = "*"
 """Watch scope: the substate of the key each event touches."""
-MISSING: Final = object()
-"""A watch's value where its scope has no state (the key has no events yet)."""
 BLOCK: Final = 4096
-_BACKWARD_BLOCKS: Final = 8
-"""Run backward over an any-key condition looks back block by block this far, then folds
-forward from the start (cheaper than seeking every key at each block boundary)."""
-_COMPARATOR_NUMBER = re.compile(r"((?:[<>]=?|[=!]=)\s*)(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\"")
-
-
-class ExpressionError(ValueError):
-    """An expression that does not parse; the message says where and what to type."""
-
-
-@dataclass(frozen=True)
-class Expression:
-    """A compiled JMESPath expression."""
-
-    text: str
-    parsed: Any = field(repr=False, compare=False)
-
-    def search(self, value: Any) -> Any:
-        return self.parsed.search(value)
-
-
-def _literal_numbers(text: str) -> str:
-    """``a < 0`` → ``a < `0```, outside quoted strings and literals."""
-    out, last = [], 0
-    for m in _QUOTED.finditer(text):
-        out.append(_COMPARATOR_NUMBER.sub(r"\1`\2`", text[last : m.start()]))
-        out.append(m.group(0))
-        last = m.end()
-    out.append(_COMPARATOR_NUMBER.sub(r"\1`\2`", text[last:]))
-    return "".join(out)
-
-
-def compile_expression(text: str) -> Expression:
-    """Parse ``text`` (JMESPath); raises :class:`ExpressionError` naming the column."""
-    stripped = text.strip()
-    if not stripped:
-        raise ExpressionError("Type an expression, e.g. balance_eur or balance_eur < 0")
-    try:
-        return Expression(stripped, jmespath.compile(_literal_numbers(stripped)))
-    except jmespath.exceptions.ParseError as error:
-        column = getattr(error, "lex_position", None)
-        where = f" at column {int(column) + 1}" if isinstance(column, int) else ""
-        raise ExpressionError(
-            f"{stripped!r} is not a JMESPath expression{where}: {error.msg}. Examples: "
-            "balance_eur, items[?qty > `2`].sku, status == 'open' && total > 100"
-        ) from error
-    except jmespath.exceptions.JMESPathError as error:
-        raise ExpressionError(f"{stripped!r}: {error}") from error
-
-
-def truthy(value: Any) -> bool:
-    """JMESPath's truth: false, null and empty strings, lists and objects are false."""
-    if value is MISSING or value is None or value is False:
-        return False
-    if isinstance(value, str | list | dict | tuple):
-        return len(value) > 0
-    return True
-
-
-def evaluate(expression: Expression, value: Any) -> Any:
-    """The expression over ``value``; MISSING stays MISSING. A function applied to the
-    wrong type (``abs('x')``) gives None, as a comparison of mismatched types does."""
-    if value is MISSING:
-        return MISSING
-    try:
-        return expression.search(value)
-    except jmespath.exceptions.JMESPathError:
-        return None
+NEAR: Final = 1024
+"""Run backward over a condition on any key first looks at this many rows before the cursor
+(reading each key's state where they start); beyond, it folds forward from the start in one
+pass, which beats reading every key's state at each block boundary."""
 
 
 # --- breakpoints -------------------------------------------------------------------------
@@ -238,8 +176,8 @@ class _EventMatcher:
             and (bp.stream is None or fnmatch.fnmatchcase(event.stream, bp.stream))
         )
 
-    def condition_holds(self, event: Event) -> bool:
-        return self.condition is None or truthy(evaluate(self.condition, event.data))
+    def condition_holds(self, data: Any) -> bool:
+        return self.condition is None or truthy(evaluate(self.condition, data))
 
 
 def _codes(pattern: str | None, names: Sequence[str]) -> Any:
@@ -264,6 +202,38 @@ def _blocks(start: int, stop: int, direction: int) -> Iterator[tuple[int, int]]:
     else:
         for hi in range(stop, start, -BLOCK):
             yield max(start, hi - BLOCK), hi
+
+
+_DENSE: Final = 16
+"""A block with at least one candidate in this many rows has its payloads decoded in one
+sequential pass (payloads only), instead of event by event."""
+
+
+def _candidate_payloads(
+    engine: Engine, branch: str, lo: int, keys: Int64Array, plain: Any, offsets: Any
+) -> Iterator[tuple[int, Any, Event | None]]:
+    """``(offset, payload, event or None)`` of the candidate rows of a block, ascending. The
+    event is read only where fields must be checked on it (edited or inserted events)."""
+    n = keys.shape[0]
+    iter_payloads = getattr(engine.log, "iter_payloads", None)
+    if (
+        iter_payloads is not None
+        and n
+        and bool(plain.all())
+        and int(keys[-1]) - int(keys[0]) == n - 1
+        and bool((np.diff(keys) == 1).all())
+        and offsets.shape[0] * _DENSE >= n
+    ):
+        wanted = set(offsets.tolist())
+        first = int(keys[0])
+        for off, payload in enumerate(iter_payloads(first, first + n)):
+            if off in wanted:
+                yield off, payload[3], None
+        return
+    rows = (offsets + lo).astype(np.int64)
+    for row, event in engine.iter_events(branch, rows):
+        off = row - lo
+        yield off, event.data, None if plain[off] else event
 
 
 def _event_hit(
@@ -297,14 +267,17 @@ def _event_hit(
             candidates |= mask
         candidates |= ~plain  # edited and inserted events are checked one by one
         candidates &= live
-        rows = (np.flatnonzero(candidates) + lo).astype(np.int64)
-        hits = []
-        for row, event in engine.iter_events(branch, rows):
-            off = row - lo
+        offsets = np.flatnonzero(candidates)
+        hits: list[Hit] = []
+        for off, data, event in _candidate_payloads(engine, branch, lo, keys, plain, offsets):
             for m, mask in zip(matchers, per_matcher, strict=True):
-                matched = bool(mask[off]) if plain[off] else m.fields_match(event)
-                if matched and m.condition_holds(event):
-                    hits.append(Hit(row, f"breakpoint: {m.bp.describe()}"))
+                if plain[off]:
+                    matched = bool(mask[off])
+                else:
+                    assert event is not None
+                    matched = m.fields_match(event)
+                if matched and m.condition_holds(data):
+                    hits.append(Hit(lo + off, f"breakpoint: {m.bp.describe()}"))
                     break
             if hits and direction > 0:
                 return hits[0]
@@ -362,10 +335,8 @@ def watch_series(
             raise ValueError("a series needs one key")
         rows = engine.key_rows(branch, scope)
         values: list[Any] = [MISSING]
-        for i, row in enumerate(rows.tolist()):
-            values.append(evaluate(expression, engine.substate_at(branch, row, scope)))
-            if i % 256 == 255:
-                _tick(engine, i + 1, int(rows.shape[0]))
+        for _row, state in engine.key_history(branch, scope):
+            values.append(evaluate(expression, state))
         return np.concatenate([[-1], rows]).astype(np.int64), values
     seq = engine.sequence(branch)
     live = np.flatnonzero(~np.asarray(seq.dropped)).astype(np.int64)
@@ -408,30 +379,18 @@ def _key_condition_hit(
     engine: Engine, branch: str, watch: Watch, expression: Expression, row: int, direction: int
 ) -> int | None:
     assert watch.scope is not None
-    rows = engine.key_rows(branch, watch.scope)
-    at = int(np.searchsorted(rows, row, side="right"))
-    key = watch.scope
-
-    def holds(r: int) -> bool:
-        return truthy(evaluate(expression, engine.substate_at(branch, r, key)))
-
-    if direction > 0:
-        before = holds(int(rows[at - 1])) if at else False
-        after = rows[at:].tolist()
-        for i, r in enumerate(after):
-            now = holds(r)
-            if now and not before:
-                return int(r)
-            before = now
-            if i % 256 == 255:
-                _tick(engine, i + 1, len(after))
-        return None
-    # the last edge strictly before ``row``
-    upto = int(np.searchsorted(rows, row, side="left"))
+    before = False
     last = None
-    for r in _edges(((r, holds(r)) for r in rows[:upto].tolist()), False):
-        last = r
-    return last
+    for r, state in engine.key_history(branch, watch.scope):
+        if direction < 0 and r >= row:
+            break
+        now = truthy(evaluate(expression, state))
+        if now and not before:
+            if direction > 0 and r > row:
+                return r
+            last = r
+        before = now
+    return None if direction > 0 else last
 
 
 def _any_key_values(
@@ -503,7 +462,10 @@ def _condition_hit(
     blocks = 0
     hi = row
     while hi > floor:
-        lo = floor if blocks == _BACKWARD_BLOCKS else max(floor, hi - BLOCK)
+        if not engine.is_keyed:
+            lo = max(floor, hi - BLOCK)  # states at block starts come from snapshots
+        else:
+            lo = max(floor, hi - NEAR) if blocks == 0 else floor
         rows = _live_rows(engine, branch, lo, hi)
         last = None
         if engine.is_keyed:
@@ -596,17 +558,14 @@ def touches(
         if not path:
             raise ValueError("pick a node inside one key's substate")
         key, rest = str(path[0]), path[1:]
-        rows = engine.key_rows(branch, key)
         before: Any = MISSING
-        for i, row in enumerate(rows.tolist()):
-            after = extract(engine.substate_at(branch, row, key), rest)
+        for row, state in engine.key_history(branch, key):
+            after = extract(state, rest)
             if not _same(before, after):
                 found.append(Touch(row, before, after))
                 if len(found) >= limit:
                     break
             before = after
-            if i % 256 == 255:
-                _tick(engine, i + 1, int(rows.shape[0]))
         return found
     state = engine.state_at(branch, -1)
     before = extract(state, path)

@@ -333,6 +333,28 @@ class Engine:
             return np.zeros(0, np.int64)
         return self._keyed.effective_rows(self._branch(branch).current, code)
 
+    def key_history(self, branch: str, key: str) -> Iterator[tuple[int, Any]]:
+        """Keyed projections: ``(row, substate after it)`` for each of key ``key``'s
+        non-dropped events in order, by one sequential fold that reads those events in a few
+        passes (watch plots, value histories). Raises ProjectionError like a seek would."""
+        if self._keyed is None:
+            raise TypeError("key_history needs a keyed projection")
+        keyed = self._keyed
+        d = self._branch(branch).current
+        code = keyed.table.codes.get(key)
+        if code is None:
+            return
+        rows = keyed.effective_rows(d, code)
+        state = keyed.projection.initial_substate()
+        with self._naming({d.serial: branch}):
+            for start in range(0, rows.shape[0], _READ_CHUNK):
+                part = rows[start : start + _READ_CHUNK].tolist()
+                events = keyed._prefetch(d, part, minimum=4)
+                for row in part:
+                    state = keyed._apply(d, row, state, events.get(row))
+                    yield row, state
+                self._tick(start + len(part), int(rows.shape[0]))
+
     def key_of(self, event: Event) -> str:
         """Keyed projections: the key (substate) event ``event`` belongs to."""
         if self._keyed is None or not isinstance(self.projection, KeyedProjection):
