@@ -210,6 +210,16 @@ class Session:
         self._engines[name] = engine = self._build(known[name])
         return engine
 
+    def built_engine(self, name: str) -> Engine | None:
+        """The engine for ``name`` if it is built and has the active engine's branches (so
+        using it costs no replay); None when :meth:`engine_for` would have to build it."""
+        if name == self.projection_name:
+            return self.engine
+        cached = self._engines.get(name)
+        if cached is not None and self._branch_infos(cached) == self._branch_infos(self.engine):
+            return cached
+        return None
+
     @staticmethod
     def _branch_infos(engine: Engine) -> list[Any]:
         return [engine.branch(b) for b in engine.branches()]

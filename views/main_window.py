@@ -47,6 +47,7 @@ from app.session import Session
 from app.workers import Job, JobSlot
 from models.event import format_key
 from models.problems import InputError, Problem
+from views import side_inspector
 from views.branch_actions import BranchActions
 from views.branch_panel import BranchPanel
 from views.compare_view import CompareView
@@ -120,6 +121,8 @@ class MainWindow(QMainWindow):
         self.projection_actions.install()
         self.debug_actions = DebugActions(self)
         self.debug_actions.install()
+        self.side_inspector = side_inspector.install(self)
+        self.projection_actions.changed.connect(self.side_inspector.fill)
         self._build_status()
         self._connect()
         self.theme.apply()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QFileDialog, QMessageBox
 
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 
 class ProjectionActions(QObject):
+    changed = Signal()
+    """The loaded projections or the active one changed."""
+
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.w = window
@@ -182,3 +185,4 @@ class ProjectionActions(QObject):
             self.combo.setItemData(self.combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.combo.setCurrentIndex(self.combo.findData(session.projection_name))
         self.combo.setEnabled(self.combo.count() > 1)
+        self.changed.emit()

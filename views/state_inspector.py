@@ -177,9 +177,13 @@ class StateInspector(QWidget):
         """A control beside the filter (the projection switch)."""
         self.header.addWidget(widget)
 
+    def engine(self) -> Any:
+        """The engine whose state this inspector shows (the session's active one)."""
+        return self._nav.engine
+
     def _show_rule(self, ev: Event | None) -> None:
         """Which handler version of the user's projection applies the current event."""
-        engine = self._nav.engine
+        engine = self.engine()
         text = None if ev is None or engine is None else handled_by(engine.projection, ev)
         self.rule.setText(text or "")
         self.rule.setVisible(text is not None)
@@ -289,7 +293,7 @@ class StateInspector(QWidget):
             self.tree.setEnabled(False)
             return
         self.tree.setEnabled(True)
-        engine = nav.engine
+        engine = self.engine()
         if engine is None:
             self.title.setText("No log open")
             self.model.set_value({})

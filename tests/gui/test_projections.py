@@ -162,3 +162,37 @@ def test_a_remembered_projection_asks_before_running_and_only_once(
     w.set_session(open_session(log, workspace=ws))
     assert len(asked) == 2 and "no longer exists" in w.message_bar.text()
     w.set_session(None)
+
+
+def shown(model: Any, *path: str) -> str | None:
+    """The value a state tree shows at ``path``, or None while it is not there."""
+    try:
+        return str(_find(model, *path).siblingAtColumn(1).data())
+    except AssertionError:
+        return None
+
+
+def test_two_projections_side_by_side(qtbot: Any, settings: QSettings, tmp_path: Path) -> None:
+    w = open_window(qtbot, settings, make_session())
+    session = w.session
+    assert session is not None
+    w.projection_actions.load(write(tmp_path / "gui_projection.py", old=2))
+    qtbot.waitUntil(lambda: session.projection_name == "gui")
+    side = w.side_inspector
+    assert w.side_dock.isHidden()
+    w.side_dock.toggleViewAction().trigger()
+    qtbot.waitUntil(lambda: side.chosen() == "generic")
+    nav = w.navigator
+    nav.go_to(2)
+    qtbot.waitUntil(lambda: fee(w) == "80")  # the main inspector: the user's projection
+    qtbot.waitUntil(lambda: shown(side.model, "pay-1", "data", "amount") == "40")  # generic
+    assert shown(side.model, "pay-1", "fee") is None
+    assert "PaymentCharged" in side.title.text()
+    # both follow the cursor
+    nav.go_to(4)
+    qtbot.waitUntil(lambda: fee(w) == "120")
+    qtbot.waitUntil(lambda: shown(side.model, "pay-1", "data", "retry") == "true")
+    # the side can show the active projection too
+    side.combo.setCurrentIndex(side.combo.findData("gui"))
+    side.combo.activated.emit(side.combo.currentIndex())
+    qtbot.waitUntil(lambda: shown(side.model, "pay-1", "fee") == "120")
