@@ -19,8 +19,10 @@ hook cancels them.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -186,6 +188,20 @@ def _codes(pattern: str | None, names: Sequence[str]) -> Any:
     return np.array(
         [i for i, name in enumerate(names) if fnmatch.fnmatchcase(name, pattern)], np.int32
     )
+
+
+@contextmanager
+def _no_cycle_gc() -> Iterator[None]:
+    """A search folds substates of every key it passes into a dict of its own: the cycle
+    collector's scans over that growing set would triple the time of a long search. What it
+    made is dropped by reference counting when it ends, so no collection follows."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _tick(engine: Engine, done: int, total: int) -> None:
@@ -354,17 +370,18 @@ def _general_values(
     state = engine.state_at(branch, base_row)
     yield base_row, evaluate(expression, state)
     apply = engine.projection.apply  # type: ignore[union-attr]
-    for i, (row, event) in enumerate(engine.iter_events(branch, rows)):
-        try:
-            state = apply(state, event)
-        except Cancelled:
-            raise
-        except Exception:
-            engine.state_at(branch, row)  # raises the engine's ProjectionError for it
-            raise
-        yield row, evaluate(expression, state)
-        if i % BLOCK == BLOCK - 1:
-            _tick(engine, i + 1, int(rows.shape[0]))
+    with _no_cycle_gc():
+        for i, (row, event) in enumerate(engine.iter_events(branch, rows)):
+            try:
+                state = apply(state, event)
+            except Cancelled:
+                raise
+            except Exception:
+                engine.state_at(branch, row)  # raises the engine's ProjectionError for it
+                raise
+            yield row, evaluate(expression, state)
+            if i % BLOCK == BLOCK - 1:
+                _tick(engine, i + 1, int(rows.shape[0]))
 
 
 def _edges(values: Iterable[tuple[int, bool]], before: bool) -> Iterator[int]:
@@ -403,29 +420,29 @@ def _any_key_values(
     base = engine.state_at(branch, base_row) if base_row >= 0 else None
     states: dict[str, Any] = {}
     held: dict[str, bool] = {}
-    initial = _initial_substate(engine)
-    for i, (row, event) in enumerate(engine.iter_events(branch, rows)):
-        key = projection.key(event)
-        state = states.get(key, MISSING)
-        if state is MISSING:
-            state = MISSING if base is None else base.get(key, MISSING)
-            before = truthy(evaluate(expression, state))
+    with _no_cycle_gc():
+        for i, (row, event) in enumerate(engine.iter_events(branch, rows)):
+            key = projection.key(event)
+            state = states.get(key, MISSING)
             if state is MISSING:
-                state = initial
-        else:
-            before = held[key]
-        try:
-            state = projection.apply_substate(state, event)
-        except Cancelled:
-            raise
-        except Exception:
-            engine.substate_at(branch, row, key)  # raises the engine's ProjectionError
-            raise
-        states[key] = state
-        now = held[key] = truthy(evaluate(expression, state))
-        yield row, before, now
-        if i % BLOCK == BLOCK - 1:
-            _tick(engine, i + 1, int(rows.shape[0]))
+                state = MISSING if base is None else base.get(key, MISSING)
+                before = truthy(evaluate(expression, state))
+                if state is MISSING:
+                    state = _initial_substate(engine)  # its own: a handler may mutate it
+            else:
+                before = held[key]
+            try:
+                state = projection.apply_substate(state, event)
+            except Cancelled:
+                raise
+            except Exception:
+                engine.substate_at(branch, row, key)  # raises the engine's ProjectionError
+                raise
+            states[key] = state
+            now = held[key] = truthy(evaluate(expression, state))
+            yield row, before, now
+            if i % BLOCK == BLOCK - 1:
+                _tick(engine, i + 1, int(rows.shape[0]))
 
 
 def _live_rows(engine: Engine, branch: str, start: int, stop: int) -> Int64Array:
