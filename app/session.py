@@ -28,6 +28,7 @@ from app.projections import (
     load_file,
     load_responses,
 )
+from models import converters
 from models.decode import make_data_decoder, make_decoder
 from models.edits import Edit, EditKind
 from models.event import Event, EventKey, format_key, parse_key
@@ -690,6 +691,18 @@ def open_session(
     do); a workspace that cannot be opened is an InputError too.
     """
     log_path = Path(path).expanduser().absolute()
+    import_path, conversion, converter = log_path, None, None
+    if fmt is None or fmt in converters.names():
+        converter = converters.pick(log_path, fmt)
+    if converter is not None:
+        if not log_path.exists():
+            raise InputError(f"{log_path}: no such file; check the path")
+        # Read once into canonical JSON Lines in Rewind's cache (the log is never written);
+        # the workspace then imports that file like any other.
+        import_path, conversion = converters.convert_cached(
+            log_path, converter, strict=strict, progress=progress
+        )
+        fmt = mapping = None
     target = Path(workspace) if workspace and "://" not in str(workspace) else workspace
     try:
         ws = Workspace.open(target if target is not None else default_workspace_for(log_path))
@@ -697,12 +710,21 @@ def open_session(
         raise InputError(f"cannot open the workspace: {exc}") from None
     try:
         source, change = _import(
-            ws, log_path, strict=strict, fmt=fmt, mapping=mapping, progress=progress
+            ws, import_path, strict=strict, fmt=fmt, mapping=mapping, progress=progress
         )
-        return _load(ws, source, log_path, change)
+        session = _load(ws, source, log_path, change)
     except BaseException:
         ws.close()
         raise
+    if converter is not None and conversion is not None:
+        session.problems[:0] = conversion.problems
+        info = session.import_info
+        info["format"] = converter.name
+        info["records_read"] = conversion.records + conversion.skipped
+        info["skipped"] = int(info.get("skipped", 0)) + conversion.skipped
+        info["converted"] = str(import_path)
+        info["notes"] = list(conversion.notes)
+    return session
 
 
 def _import(
