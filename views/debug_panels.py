@@ -447,6 +447,8 @@ class ValueHistoryPanel(QWidget):
         self.tree.setObjectName("valueHistoryList")
         self.tree.setHeaderLabels(["Pos", "Row", "Type", "Before", "After"])
         self.tree.setRootIsDecorated(False)
+        for column, width in enumerate((80, 70, 170, 150)):
+            self.tree.setColumnWidth(column, width)
         self.tree.itemActivated.connect(self._jump)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

@@ -123,4 +123,13 @@ def install(window: MainWindow) -> SideInspector:
     action.setToolTip("A second state inspector showing another projection (Ctrl+Shift+2)")
     window.view_menu.insertAction(window.view_menu.actions()[3], action)
     window.navigator.sessionChanged.connect(side.fill)
+
+    def shown(visible: bool) -> None:
+        if visible and not dock.isFloating():  # share the width with the main inspector
+            width = window.state_dock.width() + dock.width()
+            window.resizeDocks(
+                [window.state_dock, dock], [width // 2, width // 2], Qt.Orientation.Horizontal
+            )
+
+    dock.visibilityChanged.connect(shown)
     return side

@@ -64,6 +64,30 @@ def main() -> None:
     w.resizeDocks([w.debug_actions.watches_dock], [330], Qt.Orientation.Vertical)
     w.table.setFocus()
     save(app, w, out / "debug-run-backward.png")
+    # which events touched the charges of that payment?
+    tree = w.inspector.tree
+    model = w.inspector.model
+    top = model.index(0, 0)
+    tree.expand(top)
+    wait_until(app, lambda: model.rowCount(top) > 0)
+    charges = next(
+        model.index(r, 0, top)
+        for r in range(model.rowCount(top))
+        if model.index(r, 0, top).data() == "charges"
+    )
+    tree.setCurrentIndex(charges)
+    w.debug_actions.touched_action.trigger()
+    history = w.debug_actions.history
+    wait_until(app, lambda: history.tree.topLevelItemCount() > 0)
+    save(app, w.debug_actions.history_dock, out / "debug-touched.png")
+    # the same event through the revenue projection, side by side
+    w.side_dock.show()
+    side = w.side_inspector
+    wait_until(app, lambda: side.combo.count() > 0)
+    side.combo.setCurrentIndex(side.combo.findData("revenue"))
+    side.combo.activated.emit(side.combo.currentIndex())
+    wait_until(app, lambda: side.chosen() == "revenue" and side.model.rowCount() > 0)
+    save(app, w, out / "debug-side-by-side.png")
     w.close()
     app.processEvents()
 
