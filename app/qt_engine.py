@@ -206,18 +206,28 @@ class EngineQueue(QObject):
 
     def _on_finished(self, req: _Request, job: Job) -> None:
         """The worker is idle from here on: the outcome is delivered with the engine free
-        (callbacks may read it), and busy clears first unless more jobs wait."""
+        (callbacks may read it), and busy clears first unless more jobs wait.
+
+        A cancel is the exception: it is delivered while still busy, so that views told to
+        hold still (the inspector after a cancelled replay) are told before busy clears.
+        Otherwise they would fold on the GUI thread, at once, what the user just cancelled:
+        for a handler that never returns, a frozen window."""
         if self._running is not None and self._running[1] is job:
             self._running = None
         job.deleteLater()
-        if not any(r.work is not None for r in self._pending):
-            self._set_busy(False)
         kind, value = req.outcome or ("error", RuntimeError(f"{req.label} ended silently"))
-        if kind == "ok":
-            self._on_done(req, value)
-        elif kind == "error":
-            self._on_failed(req, value)
+        if kind == "cancelled" or (kind == "error" and isinstance(value, Cancelled)):
+            self._on_cancelled(req)  # may queue more work (a revert replays again)
+            self._idle_unless_more()
         else:
-            self._on_cancelled(req)
+            self._idle_unless_more()
+            if kind == "ok":
+                self._on_done(req, value)
+            else:
+                self._on_failed(req, value)
         self.finished.emit(req.kind)
         self._pump()
+
+    def _idle_unless_more(self) -> None:
+        if self._running is None and not any(r.work is not None for r in self._pending):
+            self._set_busy(False)

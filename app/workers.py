@@ -7,6 +7,11 @@ through signals connected to slots of a QObject that lives there, so the public 
 
 A :class:`JobSlot` holds at most one job of a kind: starting a new one cancels the old one
 and its result, when it eventually arrives, is dropped as stale.
+
+Cancelling also stops the user's projection code if the worker is inside it (a handler that
+never returns never reaches the progress callback): see ``replay_engine.api.interrupt``. It
+is tried at once and then every few milliseconds until the thread has ended, since the work
+may enter such code only after the first try.
 """
 
 from __future__ import annotations
@@ -18,7 +23,12 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from replay_engine.api import interrupt
+
+KNOCK_MS = 20
+"""How often a cancelled job that still runs is interrupted again."""
 
 ProgressFn = Callable[[int, int], bool]
 WorkFn = Callable[[ProgressFn], Any]
@@ -44,6 +54,15 @@ class _Thread(QThread):
         self._cancel = cancel
         self._min_interval = min_interval
         self._last = 0.0
+        self._ident: int | None = None
+        """The worker's thread ident while ``run`` runs (None before and after), so that an
+        interrupt never reaches another job's thread that reuses the ident."""
+        self._ident_lock = threading.Lock()
+
+    def interrupt_user_code(self) -> bool:
+        """Stop the user's projection code if this job's work is inside it right now."""
+        with self._ident_lock:
+            return self._ident is not None and interrupt(self._ident)
 
     def _progress(self, done: int, total: int) -> bool:
         # Throttled so a reader calling this per record cannot flood the event loop.
@@ -54,12 +73,17 @@ class _Thread(QThread):
         return not self._cancel.is_set()
 
     def run(self) -> None:
+        with self._ident_lock:
+            self._ident = threading.get_ident()
         try:
             result = self._fn(self._progress)
         except BaseException as exc:  # reported to the GUI thread, never lost
             self.raised.emit(exc)
         else:
             self.returned.emit(result)
+        finally:
+            with self._ident_lock:
+                self._ident = None
 
 
 class Job(QObject):
@@ -92,6 +116,9 @@ class Job(QObject):
         self._thread.returned.connect(self._on_returned)
         self._thread.raised.connect(self._on_raised)
         self._thread.finished.connect(self._on_thread_finished)
+        self._knock = QTimer(self)
+        self._knock.setInterval(KNOCK_MS)
+        self._knock.timeout.connect(self._thread.interrupt_user_code)
         self._outcome: tuple[str, Any] | None = None
         self._done = False
         _live.add(self)
@@ -101,8 +128,16 @@ class Job(QObject):
         return self
 
     def cancel(self) -> None:
-        """Ask the work to stop; ``cancelled`` fires when its thread has ended."""
+        """Ask the work to stop; ``cancelled`` fires when its thread has ended. Projection
+        code the work is running (or will run) is interrupted until then."""
         self._cancel.set()
+        self._thread.interrupt_user_code()
+        if (
+            self._thread.isRunning()
+            and not self._knock.isActive()
+            and QThread.currentThread() is self.thread()  # a timer starts on its own thread
+        ):
+            self._knock.start()
 
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -111,8 +146,18 @@ class Job(QObject):
         return self._thread.isRunning() or (self._thread.isFinished() and not self._done)
 
     def wait(self, msecs: int = 5000) -> bool:
-        """Block until the thread ended (window closing, tests); True if it did."""
-        return bool(self._thread.wait(msecs))
+        """Block until the thread ended (window closing, tests); True if it did. A cancelled
+        job's projection code keeps being interrupted meanwhile (no timer runs here)."""
+        if not self._cancel.is_set():
+            return bool(self._thread.wait(msecs))
+        deadline = time.monotonic() + msecs / 1000
+        while True:
+            self._thread.interrupt_user_code()
+            left = deadline - time.monotonic()
+            if self._thread.wait(max(0, min(KNOCK_MS, int(left * 1000)))):
+                return True
+            if left <= 0:
+                return False
 
     @Slot(int, int)
     def _on_progress(self, done: int, total: int) -> None:
@@ -132,6 +177,7 @@ class Job(QObject):
         # QThread.finished arrives after the run() signals (same sender thread, queued in
         # order), so the outcome is known here.
         self._done = True
+        self._knock.stop()
         outcome = self._outcome
         if self._cancel.is_set():
             if outcome is not None and outcome[0] == "ok" and self._dispose is not None:

@@ -9,7 +9,11 @@ from models.event import Event, EventKey, format_key
 
 
 class Cancelled(Exception):
-    """The progress callback returned False: the long fold stopped, nothing was returned."""
+    """The progress callback returned False, or the user's projection code was interrupted
+    (``replay_engine.api.interrupt``): the long fold stopped, nothing was returned or kept.
+
+    Never wrap it as a :class:`ProjectionError`: it is the user's cancel, not a failure at
+    the event being folded."""
 
 
 class ProjectionError(Exception):

@@ -18,7 +18,7 @@ from models.log import EventLog
 from replay_engine.branches import Derivation
 from replay_engine.compare import Timeline, candidates
 from replay_engine.diff import equal
-from replay_engine.errors import ProjectionError
+from replay_engine.errors import Cancelled, ProjectionError
 from replay_engine.projection import Projection
 
 Ticker = Callable[[int, int], None]
@@ -120,6 +120,8 @@ class GeneralReplayer:
                 if dropped is None or not dropped[offset]:
                     try:
                         state = apply(state, event)
+                    except Cancelled:  # the user cancelled, even from inside the projection
+                        raise
                     except Exception as exc:
                         raise self._failure(event, at, exc, state, d) from exc
                 if (at + 1) % k == 0:

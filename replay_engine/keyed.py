@@ -211,6 +211,8 @@ class KeyedReplayer:
                 for ev in self.log.iter_events(start, min(start + CHUNK, total)):
                     try:
                         codes[ev.pos] = table.code(key(ev))
+                    except Cancelled:
+                        raise
                     except Exception as exc:
                         raise self._failure(ev, ev.pos, exc, None, self.source) from exc
                 self.tick(min(start + CHUNK, total), total)
@@ -276,6 +278,8 @@ class KeyedReplayer:
     def _key_of(self, event: Event, d: Derivation) -> str:
         try:
             return self.projection.key(event)
+        except Cancelled:
+            raise
         except Exception as exc:
             row = d.row_of(event.key)
             raise self._failure(event, -1 if row is None else row, exc, None, d) from exc
@@ -452,6 +456,8 @@ class KeyedReplayer:
             event = d.event(int(d.keys[row]), self.log)
         try:
             return self.projection.apply_substate(state, event)
+        except Cancelled:  # the user cancelled, even from inside the projection's code
+            raise
         except Exception as exc:
             raise self._failure(event, row, exc, KeyedState(self, d, row - 1), d) from exc
 
@@ -593,6 +599,8 @@ class KeyedReplayer:
             assert isinstance(first, Event)
             try:  # runs are streamed, not listed: a list of 64k events costs a fifth more
                 fold(states, chain((first,), islice(stream, CHUNK - 1)))
+            except Cancelled:
+                raise
             except Exception:
                 return False
             done = min(done + CHUNK, total)
@@ -677,6 +685,8 @@ class KeyedReplayer:
                         k = key(ev)
                         s = get(k, missing)
                         states[k] = apply(initial() if s is missing else s, ev)
+                    except Cancelled:
+                        raise
                     except Exception as exc:
                         failed[key(ev)] = self._failure(ev, ev.pos, exc, dict(states), self.source)
                         break
@@ -688,6 +698,8 @@ class KeyedReplayer:
                     try:
                         s = get(k, missing)
                         states[k] = apply(initial() if s is missing else s, ev)
+                    except Cancelled:
+                        raise
                     except Exception as exc:
                         failed[k] = self._failure(ev, ev.pos, exc, dict(states), self.source)
             if ev is None:

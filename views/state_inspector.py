@@ -29,7 +29,7 @@ from app.projections import handled_by, user_location
 from app.qt_errors import describe, guarded
 from app.qt_models import StateTreeModel, copy_text, format_path
 from models.event import Event, format_key
-from replay_engine.errors import ProjectionError
+from replay_engine.errors import Cancelled, ProjectionError
 from views.theme import Theme
 
 AUTO_EXPAND_LIMIT = 60
@@ -192,6 +192,11 @@ class StateInspector(QWidget):
         """Break on exception: what failed, where in the user's code, and the state just
         before the failing event."""
         text = f"The projection failed at {where}:\n{describe(exc)}"
+        if isinstance(exc, Cancelled):
+            text = (
+                f"Stopped at {where}: the projection's own code ran for seconds in one call "
+                f"({exc}). Fix the handler and reload (Ctrl+R), or look at another event."
+            )
         if isinstance(exc, ProjectionError):
             spot = user_location(exc.traceback_text)
             if spot is not None:
