@@ -158,3 +158,23 @@ def test_which_events_touched_a_value_and_jump(qtbot: Any, settings: QSettings) 
         ("data.balance", "cust-1")
     ]
     assert QApplication.activeModalWidget() is None
+
+
+def test_a_breakpoint_from_the_timeline_menu(qtbot: Any, settings: QSettings) -> None:
+    w = open_window(qtbot, settings, make_session())
+    actions = w.branch_actions
+    actions.timeline_menu(6, w.timeline.mapToGlobal(QPoint(40, 40)))
+    menu = actions.last_menu
+    assert menu is not None
+    entry = next(a for a in menu.actions() if a.text() == "Set breakpoint here")
+    entry.trigger()
+    menu.close()
+    assert w.debug_actions.debugger.breakpoints == [Breakpoint(event=6)]
+    assert w.timeline.breakpoint_rows == [6]
+    assert w.table.event_model.breakpoint_at(6) is True
+    actions.timeline_menu(6, w.timeline.mapToGlobal(QPoint(40, 40)))
+    menu = actions.last_menu
+    assert menu is not None
+    texts = [a.text() for a in menu.actions()]
+    assert "Clear breakpoint" in texts and "Break on every OrderShipped…" in texts
+    menu.close()
