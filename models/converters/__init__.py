@@ -134,6 +134,14 @@ def _read_report(path: Path) -> Conversion:
     return Conversion(int(data["records"]), int(data["skipped"]), problems, list(data["notes"]))
 
 
+def _register_builtin() -> None:
+    from models.converters import eventsourcing_store
+
+    register(eventsourcing_store.CONVERTER)
+
+
+_register_builtin()
+
 __all__ = [
     "Conversion",
     "ConversionCancelled",

@@ -1,0 +1,627 @@
+"""SQLite stores written by the Python ``eventsourcing`` library (9.x), as canonical lines.
+
+What the library writes (``eventsourcing/sqlite.py`` and ``persistence.py``, 9.5):
+
+- The application recorder's table (``stored_events`` unless configured otherwise) has the
+  columns ``originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB`` and a
+  SQLite ``rowid``: the notification id, the store's global order. The aggregate recorder's
+  tables (``stored_snapshots``) have the same columns but are ``WITHOUT ROWID``. Tables are
+  found by their columns, not their names.
+- ``originator_id`` is a UUID as 32 hex digits (or any text with ``ORIGINATOR_ID_TYPE=text``);
+  ``topic`` is ``module:Class.Event``.
+- ``state`` is compact JSON of the event's attributes minus the originator id and version,
+  zlib-compressed with ``COMPRESSOR_TOPIC=eventsourcing.compressor:ZlibCompressor`` and then
+  AES-GCM encrypted with a ``CIPHER_KEY`` (nonce + tag + ciphertext: random-looking bytes).
+  Values of other types are ``{"_type_": name, "_data_": value}``, innermost first.
+
+The mapping (one canonical line per stored event, in notification order):
+
+- id = the notification id (as text); stream = the originator id (a UUID in its hyphenated
+  form); version = ``originator_version``; type = the last part of the topic
+  (``bank:Account.Credited`` -> ``Credited``), the whole topic in
+  ``metadata["eventsourcing.topic"]``.
+- recorded time = the state's ``timestamp``; schema version = ``class_version`` (present
+  from version 2 on, as the library writes it); data = the rest of the state.
+- ``uuid_hex`` -> hyphenated UUID text, ``decimal_str`` -> the decimal's exact text (a JSON
+  number could lose digits), ``datetime_iso`` -> the ISO text; unknown (application-defined)
+  transcodings stay as they are, with a note.
+- Snapshots are not converted (Rewind replays the events); a note counts them.
+- An encrypted store raises :class:`~models.problems.InputError` before anything is written.
+
+Reading never changes the database nor creates anything beside it (see :func:`open_store`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import sqlite3
+import tempfile
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO, Any, Final
+from urllib.parse import quote
+from uuid import UUID
+
+import orjson
+
+from models.converters.base import (
+    Conversion,
+    ConversionCancelled,
+    ProgressFn,
+    canonical_line,
+)
+from models.event import datetime_to_us
+from models.problems import InputError, Problem, Severity
+from models.readers.batch import excerpt
+
+SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+EVENT_COLUMNS: Final = frozenset({"originator_id", "originator_version", "topic", "state"})
+TOPIC_KEY: Final = "eventsourcing.topic"
+"""Metadata member holding the stored event's full topic."""
+ENCRYPTED: Final = (
+    "encrypted, cannot read: export it without the cipher or give Rewind the key (not supported)"
+)
+CHUNK_ROWS: Final = 2048
+SAMPLE_ROWS: Final = 16
+"""Rows looked at before anything is written, to tell an encrypted store from bad rows."""
+COPY_ATTEMPTS: Final = 3
+
+_BIG: Final = 2.0**63
+"""orjson reads an integer literal outside [-2**63, 2**64) as a float, losing digits; a float
+this large in its result sends the state to the careful parse."""
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+class _BadRow(Exception):
+    """A stored event that cannot be converted; the message is the problem's reason."""
+
+
+class _Careful(Exception):
+    """orjson may have read this state wrongly: parse it again with the stdlib."""
+
+
+# --- opening the database without touching it -------------------------------------------
+
+
+@contextlib.contextmanager
+def open_store(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the database at ``path`` that changes no file around it.
+
+    SQLite's ``mode=ro`` alone is not enough: on a WAL-mode database it creates (or writes
+    to) the ``-shm`` and ``-wal`` files. ``immutable=1`` touches nothing but ignores the
+    write-ahead log, so it is used only when there is no ``-wal`` file. When there is one
+    (the application is running, or it stopped without a checkpoint: recent commits live
+    only there), the database and its log are copied to a private temporary folder and the
+    copy is read; the same for a rollback journal left by a crash. A copy whose source
+    changed while it was made (a writer is active) is made again, then refused.
+    """
+    wal = Path(f"{path}-wal")
+    journal = Path(f"{path}-journal")
+    side = wal if wal.exists() else journal if _non_empty(journal) else None
+    if side is None:
+        conn = _connect(path, _uri(path, immutable=_header(path)[18:19] == b"\x02"))
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="rewind-sqlite-") as folder:
+        copy = Path(folder) / "store.sqlite"
+        _stable_copy(path, side, copy, Path(f"{copy}{side.name[len(path.name) :]}"))
+        # a WAL copy only needs reading; a hot journal must be rolled back into the copy
+        uri = f"file:{quote(str(copy))}" + ("?mode=ro" if side is wal else "")
+        conn = _connect(path, uri)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def _uri(path: Path, *, immutable: bool) -> str:
+    """Read-only; ``immutable`` also skips locking and the ``-shm``/``-wal`` files (their
+    content too: only right when there is no write-ahead log)."""
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    return uri + "&immutable=1" if immutable else uri
+
+
+def _non_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _header(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(100)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def _connect(path: Path, uri: str) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        if "locked" in str(exc):
+            raise InputError(
+                f"{path}: the database is locked by a program writing to it ({exc}); try again "
+                "when it is idle"
+            ) from None
+        raise InputError(f"{path}: not a readable SQLite database ({exc})") from None
+    return conn
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _stable_copy(db: Path, side: Path, db_copy: Path, side_copy: Path) -> None:
+    for _ in range(COPY_ATTEMPTS):
+        try:
+            before = (_stat(db), _stat(side))
+            shutil.copyfile(db, db_copy)
+            shutil.copyfile(side, side_copy)
+            after = (_stat(db), _stat(side))
+        except FileNotFoundError:
+            continue  # the log went away: the writer checkpointed and closed meanwhile
+        except OSError as exc:
+            raise InputError(f"{db}: cannot read the database ({exc.strerror or exc})") from None
+        if before == after:
+            return
+    raise InputError(
+        f"{db}: the database is being written to while Rewind reads it; try again when the "
+        "application is idle, or read a copy (sqlite3 STORE '.backup copy.sqlite')"
+    )
+
+
+# --- finding the tables ----------------------------------------------------------------------
+
+
+def _tables(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
+    """(event tables: with rowids, snapshot-like tables: without), by their columns."""
+    events: list[str] = []
+    others: list[str] = []
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    for name in names:
+        columns = {r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?)", (name,))}
+        if not EVENT_COLUMNS.issubset(columns):
+            continue
+        try:
+            conn.execute(f"SELECT rowid FROM {_ident(name)} LIMIT 0")
+        except sqlite3.OperationalError:  # WITHOUT ROWID: an aggregate recorder's table
+            others.append(name)
+        else:
+            events.append(name)
+    return events, others
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- one stored event ----------------------------------------------------------------------
+
+
+def _is_zlib(raw: bytes) -> bool:
+    """RFC 1950 header: deflate, a window of at most 32 KiB, a check that divides by 31."""
+    return (
+        len(raw) >= 2
+        and raw[0] & 0x0F == 8
+        and raw[0] >> 4 <= 7
+        and (raw[0] << 8 | raw[1]) % 31 == 0
+    )
+
+
+class _Lenient:
+    """stdlib ``json`` for what orjson refuses or could get wrong (the library writes with
+    ``json``: NaN, Infinity and integers of any size), with the importer's policy."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def constant(self, name: str) -> None:
+        self.notes.append(f"{name} replaced by null (not valid JSON)")
+
+    def integer(self, text: str) -> int | str:
+        value = int(text)
+        if -(2**63) <= value <= 2**64 - 1:
+            return value
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        self.notes.append(
+            f"integer {shown} does not fit in 64 bits: kept exactly as a decimal string"
+        )
+        return text
+
+    def floating(self, text: str) -> float | None:
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            self.notes.append(f"number {text[:40]} is out of range: replaced by null")
+            return None
+        return value
+
+    def loads(self, body: bytes) -> Any:
+        return json.loads(
+            body.decode("utf-8"),
+            parse_constant=self.constant,
+            parse_int=self.integer,
+            parse_float=self.floating,
+        )
+
+
+def _parse_state(raw: bytes, unknown: Counter[str]) -> tuple[dict[str, Any], list[str]]:
+    """The state as plain JSON values, and warnings about numbers JSON cannot hold."""
+    body = raw
+    if _is_zlib(raw):
+        try:
+            body = zlib.decompress(raw)
+        except zlib.error as exc:
+            raise _BadRow(f"the zlib-compressed state is damaged ({exc})") from None
+    found: list[str] = []
+    try:
+        value = orjson.loads(body)
+        if type(value) is dict:
+            fields = _plain(value, found, False)
+            if found:
+                unknown.update(found)
+            return fields, []
+    except (ValueError, _Careful):  # NaN, Infinity, huge integers; or not JSON at all
+        found.clear()
+        lenient = _Lenient()
+        try:
+            value = lenient.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _BadRow(f"the state is not JSON ({exc})") from None
+        if type(value) is dict:
+            fields = _plain(value, found, True)
+            if found:
+                unknown.update(found)
+            return fields, lenient.notes
+    raise _BadRow(f"the state is JSON {type(value).__name__}, not an object")
+
+
+def _hyphenated(text: str) -> str:
+    """What ``str(UUID(text))`` gives, several times faster, for 32 hex digits."""
+    h = text.lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _uuid(data: Any) -> str:
+    if not isinstance(data, str):
+        raise ValueError("not text")
+    return _hyphenated(data) if _HEX32.fullmatch(data) else str(UUID(data))
+
+
+def _decimal(data: Any) -> str:
+    if not isinstance(data, str):
+        raise ValueError("not text")
+    try:
+        Decimal(data)
+    except InvalidOperation:
+        raise ValueError("not a decimal") from None
+    return data
+
+
+def _datetime(data: Any) -> str:
+    if not isinstance(data, str):
+        raise ValueError("not text")
+    datetime.fromisoformat(data)
+    return data
+
+
+TRANSCODINGS: Final[dict[str, Callable[[Any], Any]]] = {
+    "uuid_hex": _uuid,
+    "decimal_str": _decimal,
+    "datetime_iso": _datetime,
+}
+"""The library's own transcodings (persistence.py: UUIDAsHex, DecimalAsStr, DatetimeAsISO),
+each to the plain JSON value that keeps it exactly."""
+
+
+def _plain(value: Any, found: list[str], exact: bool) -> Any:
+    """``value`` (an object or an array) with every transcoded member replaced, innermost
+    first as the library's ``object_hook`` decodes: only objects of exactly ``_type_`` and
+    ``_data_`` are wrapped values. Unknown type names are added to ``found``. Unless
+    ``exact``, a float that may be an integer orjson could not hold raises :class:`_Careful`.
+    Scalars and wrapped values get no call of their own: this runs for every member of every
+    event.
+    """
+    if type(value) is dict:
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            return _transcoded(value, found, exact)
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            kind = type(item)
+            if kind is dict:
+                if len(item) == 2 and "_type_" in item and "_data_" in item:
+                    item = _transcoded(item, found, exact)
+                else:
+                    item = _plain(item, found, exact)
+            elif kind is list:
+                item = _plain(item, found, exact)
+            elif kind is float and not exact and not -_BIG < item < _BIG:
+                raise _Careful()
+            out[key] = item
+        return out
+    items: list[Any] = []
+    for item in value:
+        kind = type(item)
+        if kind is dict or kind is list:
+            item = _plain(item, found, exact)
+        elif kind is float and not exact and not -_BIG < item < _BIG:
+            raise _Careful()
+        items.append(item)
+    return items
+
+
+def _transcoded(value: dict[str, Any], found: list[str], exact: bool) -> Any:
+    name = value["_type_"]
+    data = value["_data_"]
+    kind = type(data)
+    if kind is dict or kind is list:
+        data = _plain(data, found, exact)
+    elif kind is float and not exact and not -_BIG < data < _BIG:
+        raise _Careful()
+    decode = TRANSCODINGS.get(name) if type(name) is str else None
+    if decode is None:
+        found.append(str(name))
+        return {"_type_": name, "_data_": data}
+    try:
+        return decode(data)
+    except ValueError as exc:
+        raise _BadRow(f"a {name} value {str(data)[:60]!r} cannot be read ({exc})") from None
+
+
+def _recorded_us(stamp: Any) -> int | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime_to_us(datetime.fromisoformat(stamp))
+    except ValueError:
+        return None
+
+
+def _stream(originator_id: Any) -> str:
+    if not isinstance(originator_id, str) or not originator_id:
+        raise _BadRow(f"originator_id {originator_id!r} is not text")
+    if _HEX32.fullmatch(originator_id):
+        return _hyphenated(originator_id)
+    return originator_id
+
+
+def _event_type(topic: Any) -> str:
+    if not isinstance(topic, str) or not topic:
+        raise _BadRow(f"topic {topic!r} is not text")
+    return topic.rpartition(":")[2].rpartition(".")[2] or topic
+
+
+def _convert_row(
+    row: tuple[int, Any, Any, Any, Any], streams: dict[Any, str], unknown: Counter[str]
+) -> tuple[bytes, list[str]]:
+    """The canonical line of one stored event and its warnings; :class:`_BadRow` if none.
+    ``streams`` caches originator ids already seen (aggregates have many events)."""
+    rowid, originator_id, version, topic, state = row
+    stream = streams.get(originator_id)
+    if stream is None:
+        stream = streams[originator_id] = _stream(originator_id)
+    if type(version) is not int:
+        raise _BadRow(f"originator_version {version!r} is not an integer")
+    event_type = _event_type(topic)
+    if isinstance(state, str):
+        state = state.encode("utf-8")
+    if not isinstance(state, bytes):
+        raise _BadRow(f"the state is {type(state).__name__}, not bytes")
+    fields, warnings = _parse_state(state, unknown)
+    recorded = None
+    if "timestamp" in fields:
+        recorded = _recorded_us(fields["timestamp"])
+        if recorded is not None:
+            del fields["timestamp"]
+    schema_version = fields.get("class_version")
+    if type(schema_version) is int:
+        del fields["class_version"]
+    else:
+        schema_version = None
+    line = canonical_line(
+        event_id=str(rowid),
+        stream=stream,
+        event_type=event_type,
+        data=fields,
+        version=version,
+        recorded_us=recorded,
+        metadata={TOPIC_KEY: topic},
+        schema_version=schema_version,
+    )
+    return line, warnings
+
+
+def _looks_encrypted(state: Any) -> bool:
+    """Bytes that are neither JSON text nor the start of zlib-compressed JSON: what the
+    library's AES-GCM cipher writes (12-byte nonce, 16-byte tag, ciphertext)."""
+    if not isinstance(state, bytes) or len(state) < 28:
+        return False
+    try:
+        state.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return False
+    if _is_zlib(state):
+        try:
+            start = zlib.decompressobj().decompress(state[:4096], 16)
+        except zlib.error:
+            return True
+        return not start.lstrip().startswith(b"{")
+    return True
+
+
+def _excerpt(state: Any) -> str:
+    if isinstance(state, str):
+        return excerpt(state.encode("utf-8"))
+    if not isinstance(state, bytes):
+        return repr(state)[:200]
+    try:
+        state.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes " + state[:48].hex(" ") + (" ..." if len(state) > 48 else "")
+    return excerpt(state)
+
+
+# --- the converter ---------------------------------------------------------------------------
+
+
+class EventsourcingStore:
+    """Converter for the ``eventsourcing`` library's SQLite stores (see the module doc)."""
+
+    name = "eventsourcing"
+    description = "SQLite database of the Python eventsourcing library (its stored_events table)"
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        if not head.startswith(SQLITE_MAGIC):
+            return False
+        # the main file alone first: cheap, and enough unless the schema is still only in
+        # the write-ahead log of a store that was never checkpointed (then small to copy)
+        with contextlib.suppress(InputError, sqlite3.Error):
+            conn = _connect(path, _uri(path, immutable=True))
+            try:
+                if any(_tables(conn)):
+                    return True
+            finally:
+                conn.close()
+        if not Path(f"{path}-wal").exists():
+            return False
+        try:
+            with open_store(path) as conn:
+                return any(_tables(conn))
+        except (InputError, sqlite3.Error):
+            return False
+
+    def convert(
+        self, path: Path, out: IO[bytes], *, strict: bool, progress: ProgressFn | None
+    ) -> Conversion:
+        if not _header(path).startswith(SQLITE_MAGIC):
+            raise InputError(f"{path}: not a SQLite database (no 'SQLite format 3' header)")
+        with open_store(path) as conn:
+            try:
+                return _Run(path, conn, out, strict, progress).run()
+            except sqlite3.Error as exc:
+                raise InputError(f"{path}: cannot read the database ({exc})") from None
+
+
+class _Run:
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        out: IO[bytes],
+        strict: bool,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.path = path
+        self.label = str(path)
+        self.conn = conn
+        self.out = out
+        self.strict = strict
+        self.progress = progress
+        self.result = Conversion()
+        self.unknown: Counter[str] = Counter()
+
+    def run(self) -> Conversion:
+        table, notes = self._pick_table()
+        select = (
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {_ident(table)} ORDER BY rowid"
+        )
+        sample = self.conn.execute(f"{select} LIMIT {SAMPLE_ROWS}").fetchall()
+        if sample and all(_looks_encrypted(row[4]) for row in sample):
+            reason = f"the events in table {table} are {ENCRYPTED}"
+            problem = Problem(self.label, 0, 0, reason, excerpt=_excerpt(sample[0][4]))
+            raise InputError(f"{self.label}: {reason}", [problem])
+        total = self.conn.execute(f"SELECT count(*) FROM {_ident(table)}").fetchone()[0]
+        self._report(0, total)
+        cursor = self.conn.execute(select)
+        done = 0
+        streams: dict[Any, str] = {}
+        while rows := cursor.fetchmany(CHUNK_ROWS):
+            lines: list[bytes] = []
+            for row in rows:
+                try:
+                    line, warnings = _convert_row(row, streams, self.unknown)
+                except _BadRow as exc:
+                    self._skip(table, row, str(exc))
+                    continue
+                lines.append(line)
+                for warning in warnings:
+                    self._problem(row, f"{warning} (table {table})", Severity.WARNING)
+            self.out.write(b"".join(lines))
+            self.result.records += len(lines)
+            done += len(rows)
+            self._report(done, total)
+        if self.unknown:
+            kinds = ", ".join(f"{name} ({n})" for name, n in sorted(self.unknown.items()))
+            notes.append(
+                "values of application-defined types were kept as the library stored them, "
+                f'{{"_type_": name, "_data_": value}}: {kinds}'
+            )
+        self.result.notes = notes
+        return self.result
+
+    def _pick_table(self) -> tuple[str, list[str]]:
+        events, others = _tables(self.conn)
+        notes: list[str] = []
+        for name in others:
+            count, aggregates = self.conn.execute(
+                f"SELECT count(*), count(DISTINCT originator_id) FROM {_ident(name)}"
+            ).fetchone()
+            if count:
+                notes.append(
+                    f"{count} snapshots of {aggregates} aggregates (table {name}) were not "
+                    "imported: Rewind replays the events themselves and does not need them"
+                )
+        if not events:
+            found = f" (only {', '.join(others)}, without notification ids)" if others else ""
+            raise InputError(
+                f"{self.label}: no table of stored events from the eventsourcing library "
+                f"(columns originator_id, originator_version, topic, state){found}; convert "
+                "the database of the application itself"
+            )
+        table = "stored_events" if "stored_events" in events else sorted(events)[0]
+        left = [name for name in sorted(events) if name != table]
+        if left:
+            notes.append(
+                f"read the events of table {table}; the database also holds event tables "
+                f"{', '.join(left)}, which were not converted"
+            )
+        return table, notes
+
+    def _report(self, done: int, total: int) -> None:
+        if self.progress is not None and not self.progress(done, total):
+            raise ConversionCancelled()
+
+    def _skip(self, table: str, row: tuple[int, Any, Any, Any, Any], reason: str) -> None:
+        where = f"table {table}, aggregate {row[1]!s:.40} version {row[2]!s:.20}"
+        self._problem(row, f"{reason} ({where}); the event was skipped", Severity.ERROR)
+        self.result.skipped += 1
+
+    def _problem(
+        self, row: tuple[int, Any, Any, Any, Any], reason: str, severity: Severity
+    ) -> None:
+        """Against the row's notification id, as the "line" (SQLite has no byte offsets)."""
+        problem = Problem(self.label, row[0], 0, reason, severity, _excerpt(row[4]))
+        if severity is Severity.ERROR and self.strict:
+            raise InputError(f"{problem.location()}: {problem.reason}", [problem])
+        self.result.problems.append(problem)
+
+
+CONVERTER: Final = EventsourcingStore()
+
+__all__ = ["CONVERTER", "ENCRYPTED", "TOPIC_KEY", "EventsourcingStore", "open_store"]
