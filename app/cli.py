@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import orjson
 
 from app.errors import UsageError
+from models import converters
 from models.problems import InputError, Problem
 from replay_engine.errors import ProjectionError
 
@@ -61,7 +62,8 @@ def _flags(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
         "--input-format",
         dest="fmt",
         metavar="FORMAT",
-        help="read LOG as this format instead of detecting it (jsonl, json-array, cloudevents)",
+        help="read LOG as this format instead of detecting it: jsonl, json-array, "
+        f"cloudevents, or one that is converted on import ({', '.join(converters.names())})",
         **d,
     )
     parser.add_argument(
