@@ -35,6 +35,7 @@ from models.event import Event, EventKey, format_key, parse_key
 from models.importer import run_import
 from models.log import EventLog
 from models.mapping import FieldMapping
+from models.packed import PackedStates
 from models.paths import default_workspace_for
 from models.problems import InputError, Problem
 from models.workspace import Workspace, WorkspaceError
@@ -500,12 +501,13 @@ class Session:
             return
         try:
             name = self.engine.projection.name
-            self.workspace.save_snapshot(self.source_id, None, name, row, dict(state))
+            # packed: a reopen then decodes only the streams something reads
+            self.workspace.save_snapshot(self.source_id, None, name, row, PackedStates.pack(state))
             self.workspace.save_snapshot(
                 self.source_id, None, f"{name}{STREAMS_SUFFIX}", row, self.engine.stream_snapshots()
             )
-        except WorkspaceError:
-            return  # a read-only or locked workspace: the state is still correct, just not kept
+        except (WorkspaceError, TypeError):
+            return  # a read-only or locked workspace, or a value JSON cannot hold: not kept
         self.import_info["snapshot_row"] = row
 
     def end_state(self, branch: str) -> Any:

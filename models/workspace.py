@@ -45,6 +45,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from models.edits import Edit, EditKind
 from models.event import JSON
 from models.log import Columns, Int64Array
+from models.packed import PackedStates
 from models.paths import absolute_log_path
 from models.problems import Problem, Severity
 from models.workspace_columns import (
@@ -101,6 +102,8 @@ _MMAP_BYTES = 1 << 31
 """SQLite's own cap on a memory map (SQLITE_MAX_MMAP_SIZE); parts of a bigger file are read."""
 _SNAPSHOT_JSON = "json"
 _SNAPSHOT_ZLIB = "json+zlib"
+_SNAPSHOT_PACKED = "packed"
+"""Many states in one blob, each decoded when first read (models.packed): end states."""
 _SNAPSHOT_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -750,6 +753,20 @@ class Workspace:
         created = now_us()
         rows = []
         for row, state in states:
+            if isinstance(state, PackedStates):
+                rows.append(
+                    {
+                        "source_id": source_id,
+                        "branch_id": branch_id,
+                        "projection": projection,
+                        "row": row,
+                        "edit_seq": edit_seq,
+                        "created_at": created,
+                        "codec": _SNAPSHOT_PACKED,
+                        "data": state.to_bytes(),
+                    }
+                )
+                continue
             try:
                 data = orjson.dumps(state, option=_SNAPSHOT_OPTIONS)
             except TypeError as error:
@@ -800,12 +817,22 @@ class Workspace:
             found = conn.execute(query.limit(1)).one_or_none()
         if found is None:
             return None
-        if found.codec not in (_SNAPSHOT_JSON, _SNAPSHOT_ZLIB):
+        if found.codec not in (_SNAPSHOT_JSON, _SNAPSHOT_ZLIB, _SNAPSHOT_PACKED):
             raise WorkspaceError(
                 f"the snapshot of {projection!r} after event {found.row} uses an encoding this "
                 f"Rewind does not know ({found.codec}); update Rewind"
             )
         data = zlib.decompress(found.data) if found.codec == _SNAPSHOT_ZLIB else found.data
+        try:
+            state = (
+                PackedStates.from_bytes(bytes(data))
+                if found.codec == _SNAPSHOT_PACKED
+                else orjson.loads(data)
+            )
+        except (ValueError, orjson.JSONDecodeError) as error:
+            raise WorkspaceError(
+                f"the snapshot of {projection!r} after event {found.row} is damaged ({error})"
+            ) from None
         return Snapshot(
             source_id=found.source_id,
             branch_id=found.branch_id,
@@ -813,7 +840,7 @@ class Workspace:
             row=found.row,
             edit_seq=found.edit_seq,
             created_us=found.created_at,
-            state=orjson.loads(data),
+            state=state,
         )
 
     def snapshot_rows(

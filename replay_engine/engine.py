@@ -417,7 +417,7 @@ class Engine:
         when the state does not fit this log."""
         if self._keyed is None or not isinstance(state, Mapping):
             return False
-        if not self._keyed.seed_source_end(dict(state)):
+        if not self._keyed.seed_source_end(state):
             return False
         if stream_snapshots:
             self._keyed.seed_source_snapshots(stream_snapshots)

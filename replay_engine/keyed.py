@@ -33,6 +33,7 @@ import numpy as np
 
 from models.event import Event, EventKey
 from models.log import EventLog, Int32Array, Int64Array, Payload, PayloadLog
+from models.packed import Overlay
 from replay_engine.branches import Derivation
 from replay_engine.compare import Timeline, candidates
 from replay_engine.diff import Change, diff, equal
@@ -180,7 +181,7 @@ class KeyedReplayer:
         self._lru: OrderedDict[tuple[bytes, int, int], Any] = OrderedDict()
         self._snaps: dict[tuple[bytes, int], list[Any]] = {}
         self._snaps_tried: set[tuple[bytes, int]] = set()
-        self._source_end: dict[str, Any] | None = None
+        self._source_end: Mapping[str, Any] | None = None
         self.end_loader: Callable[[], Mapping[str, Any] | None] | None = None
         """Called once, the first time the source's end state is needed, before folding the
         log: a persisted end state (None when there is none that fits)."""
@@ -512,7 +513,7 @@ class KeyedReplayer:
     ) -> ProjectionError:
         return ProjectionError.raised_by(self.projection.name, event, row, exc, before, d.serial)
 
-    def source_end(self) -> dict[str, Any]:
+    def source_end(self) -> Mapping[str, Any]:
         """One streaming fold over the whole log: the "full replay" hot loop.
 
         A key whose projection raises is set aside (its first failure is kept) and the fold
@@ -524,7 +525,7 @@ class KeyedReplayer:
         loader, self.end_loader = self.end_loader, None
         if loader is not None:
             loaded = loader()
-            if loaded is not None and self.seed_source_end(dict(loaded)):
+            if loaded is not None and self.seed_source_end(loaded):
                 assert self._source_end is not None
                 return self._source_end
         if not is_keyed_by_stream(self.projection):
@@ -566,7 +567,7 @@ class KeyedReplayer:
             if len(found) <= int(totals[code]) // self.k:
                 self._snaps.setdefault((SOURCE, code), found)
 
-    def seed_source_end(self, states: dict[str, Any]) -> bool:
+    def seed_source_end(self, states: Mapping[str, Any]) -> bool:
         """Take a persisted end state of the source instead of folding the log again.
 
         Refused (False) when its keys are not exactly the log's keys: a snapshot of another
@@ -575,7 +576,8 @@ class KeyedReplayer:
         if self._source_end is not None:
             return True
         names = self.table.names
-        present = np.unique(self.source_codes).tolist() if len(self.source_codes) else []
+        codes = self.source_codes
+        present = np.flatnonzero(np.bincount(codes)).tolist() if len(codes) else []
         if len(states) != len(present) or any(names[c] not in states for c in present):
             return False
         self._source_end = states
@@ -719,7 +721,9 @@ class KeyedReplayer:
         for name, failure in self._source_failures.items():
             if self.table.codes[name] not in tokens:  # the same events as the source: same error
                 errors.append(self._failure_in(d, failure))
-        values = dict(source_end) if d.touched else source_end
+        values: Any = source_end
+        if d.touched:  # a packed end state is overlaid, not copied (that would decode it all)
+            values = dict(source_end) if isinstance(source_end, dict) else Overlay(source_end)
         removed: list[int] = []
         added: list[int] = []
         for code in sorted(tokens):
@@ -876,7 +880,9 @@ class EndState(Mapping[str, Any]):
 
     __slots__ = ("_names", "_order", "_values")
 
-    def __init__(self, values: dict[str, Any], order: Int64Array | None, names: list[str]) -> None:
+    def __init__(
+        self, values: Mapping[str, Any], order: Int64Array | None, names: list[str]
+    ) -> None:
         self._values = values
         self._order = order
         self._names = names
