@@ -135,9 +135,11 @@ def _read_report(path: Path) -> Conversion:
 
 
 def _register_builtin() -> None:
-    from models.converters import eventsourcing_store
+    """In sniffing order: the database first, then the JSON shapes, CSV last."""
+    from models.converters import csvlog, eventsourcing_store, eventstore, kafka
 
-    register(eventsourcing_store.CONVERTER)
+    for module in (eventsourcing_store, kafka, eventstore, csvlog):
+        register(module.CONVERTER)
 
 
 _register_builtin()
