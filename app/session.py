@@ -35,7 +35,7 @@ from models.event import Event, EventKey, format_key, parse_key
 from models.importer import run_import
 from models.log import EventLog
 from models.mapping import FieldMapping
-from models.packed import PackedStates
+from models.packed import Packable
 from models.paths import default_workspace_for
 from models.problems import InputError, Problem
 from models.workspace import Workspace, WorkspaceError
@@ -502,7 +502,7 @@ class Session:
         try:
             name = self.engine.projection.name
             # packed: a reopen then decodes only the streams something reads
-            self.workspace.save_snapshot(self.source_id, None, name, row, PackedStates.pack(state))
+            self.workspace.save_snapshot(self.source_id, None, name, row, Packable(state))
             self.workspace.save_snapshot(
                 self.source_id, None, f"{name}{STREAMS_SUFFIX}", row, self.engine.stream_snapshots()
             )

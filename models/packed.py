@@ -8,6 +8,7 @@ array; a read decodes one state (and keeps it, so the same object comes back eve
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -24,7 +25,9 @@ class PackedStates(Mapping[str, Any]):
 
     __slots__ = ("_blob", "_decoded", "_index", "_names", "_offsets")
 
-    def __init__(self, names: list[str], blob: bytes, offsets: npt.NDArray[np.uint64]) -> None:
+    def __init__(
+        self, names: list[str], blob: bytes | memoryview, offsets: npt.NDArray[np.uint64]
+    ) -> None:
         if offsets.shape[0] != len(names) + 1:
             raise ValueError("offsets must have one entry more than names")
         self._names = names
@@ -36,38 +39,49 @@ class PackedStates(Mapping[str, Any]):
     @staticmethod
     def pack(states: Mapping[str, Any]) -> PackedStates:
         """Pack ``states`` (already packed values are copied as bytes, not decoded)."""
-        names: list[str] = []
-        parts: list[bytes] = []
-        raw = states.raw if isinstance(states, PackedStates) else None
-        for name in states:
-            names.append(name)
-            parts.append(
-                raw(name) if raw is not None else orjson.dumps(states[name], option=_OPTIONS)
-            )
-        offsets = np.zeros(len(parts) + 1, np.uint64)
-        np.cumsum([len(p) for p in parts], out=offsets[1:])
-        return PackedStates(names, b"".join(parts), offsets)
-
-    def to_bytes(self) -> bytes:
-        """A self-describing serialisation (see :meth:`from_bytes`)."""
-        names = orjson.dumps(self._names)
-        head = np.array([len(self._names), len(names)], np.uint64).tobytes()
-        return MAGIC + head + self._offsets.astype("<u8").tobytes() + names + self._blob
+        return PackedStates.from_bytes(PackedStates.serialize(states))
 
     @staticmethod
-    def from_bytes(data: bytes) -> PackedStates:
-        if not data.startswith(MAGIC):
+    def serialize(states: Mapping[str, Any]) -> bytearray:
+        """``states`` straight into their stored form, one buffer and no other copy of the
+        states' bytes (a million events' end state is a hundred megabytes): the states one
+        after the other, then the names, the offsets, and a trailer saying where each is."""
+        raw = states.raw if isinstance(states, PackedStates) else None
+        out = bytearray(MAGIC)
+        names: list[str] = []
+        ends = array("Q")
+        for name in states:
+            names.append(name)
+            out += raw(name) if raw is not None else orjson.dumps(states[name], option=_OPTIONS)
+            ends.append(len(out) - len(MAGIC))
+        blob_len = len(out) - len(MAGIC)
+        names_json = orjson.dumps(names)
+        out += names_json
+        out += np.frombuffer(ends, np.uint64).astype("<u8").tobytes()
+        out += np.array([len(names), len(names_json), blob_len], "<u8").tobytes()
+        return out
+
+    def to_bytes(self) -> bytes:
+        return bytes(PackedStates.serialize(self))
+
+    @staticmethod
+    def from_bytes(data: bytes | bytearray | memoryview) -> PackedStates:
+        """Read :meth:`serialize`'s form; the states stay in ``data`` (no copy)."""
+        view = memoryview(data)
+        if bytes(view[: len(MAGIC)]) != MAGIC or len(view) < len(MAGIC) + 24:
             raise ValueError("not a packed states blob")
-        at = len(MAGIC)
-        n, names_len = (int(v) for v in np.frombuffer(data, "<u8", 2, at))
-        at += 16
-        offsets = np.frombuffer(data, "<u8", n + 1, at).astype(np.uint64)
-        at += 8 * (n + 1)
-        names = orjson.loads(data[at : at + names_len])
-        at += names_len
+        n, names_len, blob_len = (int(v) for v in np.frombuffer(view[-24:], "<u8"))
+        start = len(MAGIC)
+        names_at = start + blob_len
+        ends_at = names_at + names_len
+        if ends_at + 8 * n + 24 != len(view):
+            raise ValueError("packed states: the lengths do not add up")
+        names = orjson.loads(view[names_at:ends_at])
         if not isinstance(names, list) or len(names) != n:
             raise ValueError("packed states: the names do not match the offsets")
-        return PackedStates(names, data[at:], offsets)
+        offsets = np.zeros(n + 1, np.uint64)
+        offsets[1:] = np.frombuffer(view[ends_at : ends_at + 8 * n], "<u8")
+        return PackedStates(names, view[start:names_at], offsets)
 
     def _position(self, name: str) -> int | None:
         index = self._index
@@ -75,7 +89,7 @@ class PackedStates(Mapping[str, Any]):
             index = self._index = {n: i for i, n in enumerate(self._names)}
         return index.get(name)
 
-    def raw(self, name: str) -> bytes:
+    def raw(self, name: str) -> bytes | memoryview:
         i = self._position(name)
         if i is None:
             raise KeyError(name)
@@ -110,6 +124,15 @@ class PackedStates(Mapping[str, Any]):
 
 
 _MISSING: Final = object()
+
+
+class Packable:
+    """Asks the workspace to store ``states`` packed (see :meth:`PackedStates.serialize`)."""
+
+    __slots__ = ("states",)
+
+    def __init__(self, states: Mapping[str, Any]) -> None:
+        self.states = states
 
 
 class Overlay(Mapping[str, Any]):

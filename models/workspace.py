@@ -45,7 +45,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from models.edits import Edit, EditKind
 from models.event import JSON
 from models.log import Columns, Int64Array
-from models.packed import PackedStates
+from models.packed import Packable, PackedStates
 from models.paths import absolute_log_path
 from models.problems import Problem, Severity
 from models.workspace_columns import (
@@ -753,30 +753,23 @@ class Workspace:
         created = now_us()
         rows = []
         for row, state in states:
-            if isinstance(state, PackedStates):
-                rows.append(
-                    {
-                        "source_id": source_id,
-                        "branch_id": branch_id,
-                        "projection": projection,
-                        "row": row,
-                        "edit_seq": edit_seq,
-                        "created_at": created,
-                        "codec": _SNAPSHOT_PACKED,
-                        "data": state.to_bytes(),
-                    }
-                )
-                continue
+            data: bytes | bytearray
             try:
-                data = orjson.dumps(state, option=_SNAPSHOT_OPTIONS)
+                if isinstance(state, PackedStates | Packable):
+                    data = PackedStates.serialize(
+                        state.states if isinstance(state, Packable) else state
+                    )
+                    codec = _SNAPSHOT_PACKED  # read back lazily: not compressed
+                else:
+                    data = orjson.dumps(state, option=_SNAPSHOT_OPTIONS)
+                    codec = _SNAPSHOT_JSON
+                    if len(data) > SNAPSHOT_COMPRESS_ABOVE:
+                        data, codec = zlib.compress(data, 1), _SNAPSHOT_ZLIB
             except TypeError as error:
                 raise WorkspaceError(
                     f"the state of projection {projection!r} after event {row} cannot be "
                     f"saved: {error}"
                 ) from None
-            codec = _SNAPSHOT_JSON
-            if len(data) > SNAPSHOT_COMPRESS_ABOVE:
-                data, codec = zlib.compress(data, 1), _SNAPSHOT_ZLIB
             rows.append(
                 {
                     "source_id": source_id,
@@ -825,7 +818,7 @@ class Workspace:
         data = zlib.decompress(found.data) if found.codec == _SNAPSHOT_ZLIB else found.data
         try:
             state = (
-                PackedStates.from_bytes(bytes(data))
+                PackedStates.from_bytes(data)
                 if found.codec == _SNAPSHOT_PACKED
                 else orjson.loads(data)
             )
