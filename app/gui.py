@@ -27,7 +27,8 @@ APPLICATION = "Rewind"
 DEMO_LOG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "shop.jsonl"
 MAX_RECENT = 10
 
-Opener = Callable[[Path, ProgressFn], Session]
+Opener = Callable[..., Session]
+"""``opener(path, progress, **options)``: options are open_session's ``fmt`` and ``mapping``."""
 """Opens a log in a worker thread: must not touch Qt widgets."""
 
 
@@ -73,8 +74,8 @@ def make_settings() -> QSettings:
 def default_opener(workspace: str | None = None) -> Opener:
     """Open with :func:`app.session.open_session` (import, index, engine), in the worker."""
 
-    def open_log(path: Path, progress: ProgressFn) -> Session:
-        return open_session(path, workspace=workspace, progress=progress)
+    def open_log(path: Path, progress: ProgressFn, **options: Any) -> Session:
+        return open_session(path, workspace=workspace, progress=progress, **options)
 
     return open_log
 

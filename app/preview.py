@@ -20,7 +20,7 @@ import orjson
 from app.session import open_session
 from models import converters
 from models.event import Event
-from models.problems import Problem
+from models.problems import InputError, Problem
 from models.readers import Format, detect_container
 from models.readers.jsonarray import ArraySplitter
 from models.readers.source import BOM, Source
@@ -45,6 +45,9 @@ class Preview:
     fields: list[str] = field(default_factory=list)
     """Paths found in the sample records, to offer in the mapping editor."""
     problems: list[Problem] = field(default_factory=list)
+    error: str | None = None
+    """Why nothing can be imported this way (e.g. no field holds the event type); the
+    fields are still listed, so the user can map one."""
 
 
 def formats() -> list[str]:
@@ -73,8 +76,8 @@ def preview(
     progress: ProgressFn | None = None,
 ) -> Preview:
     """The first ``rows`` events of ``path`` as the import with ``fmt`` and ``mapping``
-    (overrides of the detected mapping) would make them. Raises InputError as the import
-    would (a file that cannot be read, a mapping that finds no event type)."""
+    (overrides of the detected mapping) would make them. A mapping that finds no event type
+    gives a preview with ``error`` set; a file that cannot be read raises InputError."""
     detected = detect(path)
     chosen = fmt or detected
     converter = converters.pick(path, chosen) if chosen in converters.names() else None
@@ -92,9 +95,13 @@ def preview(
     with tempfile.TemporaryDirectory(prefix="rewind-preview-") as tmp:
         sample = Path(tmp) / "sample.jsonl"
         sample.write_bytes(b"".join(sample_lines))
-        session = open_session(
-            sample, workspace=Path(tmp) / "preview.sqlite", fmt="jsonl", mapping=native_mapping
-        )
+        try:
+            session = open_session(
+                sample, workspace=Path(tmp) / "preview.sqlite", fmt="jsonl", mapping=native_mapping
+            )
+        except InputError as error:
+            result.error = str(error).replace(str(sample), str(path))
+            return result
         try:
             result.events = list(session.log.iter_events())
             source_row = session.workspace.find_source(sample) if session.workspace else None

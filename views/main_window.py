@@ -23,7 +23,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -505,16 +504,14 @@ class MainWindow(QMainWindow):
     # --- files --------------------------------------------------------------------------
 
     def choose_file(self) -> None:
-        start = str(Path(app_gui.recent_files(self.settings)[0]).parent) if self._recent() else ""
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Open an event log",
-            start,
-            "Event logs (*.jsonl *.ndjson *.json *.jsonl.gz *.gz *.csv *.sqlite *.db);;"
-            "All files (*)",
-        )
-        if path:
-            self.open_path(Path(path))
+        """File ▸ Open…: the import dialog (format, mapping, a preview of the first events)."""
+        from views.import_dialog import ImportDialog
+
+        dialog = ImportDialog(self)
+        self.import_dialog = dialog
+        dialog.open()
+        if not self._recent():
+            dialog.browse()
 
     def open_demo(self) -> None:
         if self.demo_log is not None:
@@ -537,8 +534,15 @@ class MainWindow(QMainWindow):
             menu.addSeparator()
             menu.addAction("Clear the list", lambda: app_gui.clear_recent(self.settings))
 
-    def open_path(self, path: Path | str) -> Job | None:
-        """Import ``path`` in the background; the open log stays usable until it is done."""
+    def open_path(
+        self,
+        path: Path | str,
+        *,
+        fmt: str | None = None,
+        mapping: dict[str, str | None] | None = None,
+    ) -> Job | None:
+        """Import ``path`` in the background (as ``fmt`` with ``mapping`` overrides, when
+        given); the open log stays usable until it is done."""
         path = Path(path)
         if not path.exists():
             self.show_error(f"Cannot open {path}: no such file.", "")
@@ -546,8 +550,9 @@ class MainWindow(QMainWindow):
         self.player.pause()
         self._importing = path
         opener = self._opener
+        options = {k: v for k, v in (("fmt", fmt), ("mapping", mapping)) if v is not None}
         job = self.jobs.start(
-            lambda progress: opener(path, progress),
+            lambda progress: opener(path, progress, **options),
             label=f"Importing {path.name}",
             dispose=_close_session,
         )

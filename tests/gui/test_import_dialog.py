@@ -1,0 +1,93 @@
+"""File > Open…: the import dialog detects the format, previews the first events through the
+real import, lets the user change the mapping (remembered per file) and opens the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from PySide6.QtCore import QSettings
+
+from app import gui as app_gui
+from views.import_dialog import ImportDialog
+from views.main_window import MainWindow
+from views.theme import Theme
+
+
+def make_window(qtbot: Any, settings: QSettings, tmp_path: Path) -> MainWindow:
+    w = MainWindow(
+        opener=app_gui.default_opener(str(tmp_path / "ws.sqlite")),
+        settings=settings,
+        theme=Theme("light"),
+    )
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def streams(dialog: ImportDialog) -> list[str]:
+    return [dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())]
+
+
+def test_preview_change_the_mapping_open_and_remember(
+    qtbot: Any, settings: QSettings, tmp_path: Path
+) -> None:
+    log = tmp_path / "odd.jsonl"
+    records = [{"kind": "Paid", "agg": f"acct-{i % 2}", "shop": "main", "n": i} for i in range(6)]
+    log.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
+    w = make_window(qtbot, settings, tmp_path)
+    dialog = ImportDialog(w)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.set_path(log)
+    # no member is called like an event type: the dialog says so and offers the fields
+    qtbot.waitUntil(lambda: "event type" in dialog.status.text(), timeout=10_000)
+    assert not dialog.open_button.isEnabled()
+    assert dialog.format_box.currentData() == "" and "jsonl" in dialog.detected.text()
+    assert dialog.mapping_group.isEnabled()
+    kind = dialog.mapping_boxes["type"]
+    assert kind.findText("kind") >= 0
+    kind.setCurrentIndex(kind.findText("kind"))
+    kind.activated.emit(kind.currentIndex())
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 6, timeout=10_000)
+    assert dialog.mapping_boxes["stream"].currentText() == ""  # nothing looks like one
+    assert len(set(streams(dialog))) == 1
+    other = "agg"
+    box = dialog.mapping_boxes["stream"]
+    box.setEditText(other)
+    box.lineEdit().editingFinished.emit()
+    expected = [r["agg"] for r in records]
+    qtbot.waitUntil(lambda: streams(dialog) == expected, timeout=10_000)
+    with qtbot.waitSignal(w.importFinished, timeout=20_000) as opened:
+        dialog.accept()
+    assert opened.args == ["opened"]
+    assert w.session is not None
+    assert [e.stream for e in w.session.log.iter_events()] == expected
+    # the choice is offered again for this file
+    again = ImportDialog(w)
+    qtbot.addWidget(again)
+    again.set_path(log)
+    assert again.mapping_boxes["stream"].currentText() == other
+    again.reject()
+
+
+def test_a_converted_format_is_detected_and_not_remapped(
+    qtbot: Any, settings: QSettings, tmp_path: Path
+) -> None:
+    csv = tmp_path / "events.csv"
+    csv.write_text("id,stream,type,amount\n1,s,Paid,5\n2,s,Refunded,2\n3,t,Paid,x\n")
+    w = make_window(qtbot, settings, tmp_path)
+    dialog = ImportDialog(w)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.set_path(csv)
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 3, timeout=10_000)
+    assert "csv" in dialog.detected.text() and "converted" in dialog.detected.text()
+    assert not dialog.mapping_group.isEnabled()
+    assert dialog.open_button.isEnabled()
+    dialog.set_path(tmp_path / "missing.jsonl")
+    qtbot.waitUntil(lambda: "no such file" in dialog.status.text())
+    assert not dialog.open_button.isEnabled()
+    dialog.reject()

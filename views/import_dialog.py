@@ -1,0 +1,298 @@
+"""File ▸ Open…: choose a log, see its format and its first events as they will be imported,
+change the field mapping, then open it.
+
+The preview runs the real import on the first records (app.preview) in a background job, a
+moment after the last change; the mapping chosen for a file is remembered (QSettings) and
+offered again next time. Recent files are one click away.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import gui as app_gui
+from app.preview import NATIVE_FORMATS, Preview, formats, preview
+from app.qt_models import format_time
+from app.workers import Job, JobSlot
+from models.event import format_key
+from models.mapping import CANONICAL_FIELDS
+from models.problems import InputError
+
+if TYPE_CHECKING:
+    from views.main_window import MainWindow
+
+AUTO = ""
+_MAPPING_KEY = "import/mapping/"
+_FILTER = (
+    "Event logs (*.jsonl *.ndjson *.json *.jsonl.gz *.gz *.csv *.tsv *.sqlite *.db);;All files (*)"
+)
+
+
+class ImportDialog(QDialog):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.setObjectName("importDialog")
+        self.setWindowTitle("Open an event log")
+        self.w = window
+        self.settings = window.settings
+        self.jobs = JobSlot(self)
+        self.result_preview: Preview | None = None
+
+        self.path_edit = QLineEdit()
+        self.path_edit.setObjectName("importPath")
+        self.path_edit.setPlaceholderText("A log file: JSON Lines, JSON, CloudEvents, CSV, ...")
+        self.path_edit.editingFinished.connect(self.schedule)
+        browse = QPushButton("Browse…")
+        browse.setObjectName("importBrowse")
+        browse.clicked.connect(self.browse)
+        self.format_box = QComboBox()
+        self.format_box.setObjectName("importFormat")
+        self.format_box.addItem("Detect", AUTO)
+        for name in formats():
+            self.format_box.addItem(name, name)
+        self.format_box.currentIndexChanged.connect(lambda _i: self.schedule())
+        self.detected = QLabel()
+        self.detected.setObjectName("importDetected")
+
+        self.mapping_group = QGroupBox(
+            "Field mapping (a path in each record; a|b: the first found)"
+        )
+        self.mapping_boxes: dict[str, QComboBox] = {}
+        form = QFormLayout(self.mapping_group)
+        for name in CANONICAL_FIELDS:
+            box = QComboBox()
+            box.setEditable(True)
+            box.setObjectName(f"map_{name}")
+            box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            box.lineEdit().setPlaceholderText("(none)")
+            box.lineEdit().editingFinished.connect(self.schedule)
+            box.activated.connect(lambda _i: self.schedule())
+            self.mapping_boxes[name] = box
+            form.addRow(name, box)
+
+        self.table = QTableWidget(0, 6)
+        self.table.setObjectName("importPreview")
+        self.table.setHorizontalHeaderLabels(["Pos", "Stream", "Type", "Ver", "Recorded", "Data"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.status = QLabel("Choose a file.")
+        self.status.setObjectName("importStatus")
+        self.status.setWordWrap(True)
+        self.recent = QListWidget()
+        self.recent.setObjectName("importRecent")
+        self.recent.itemActivated.connect(
+            lambda item: self.set_path(item.data(Qt.ItemDataRole.UserRole))
+        )
+        for name in app_gui.recent_files(self.settings):
+            self.recent.addItem(f"{Path(name).name}   —   {Path(name).parent}")
+            self.recent.item(self.recent.count() - 1).setData(Qt.ItemDataRole.UserRole, name)
+
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self.open_button = self.buttons.button(QDialogButtonBox.StandardButton.Open)
+        self.open_button.setEnabled(False)
+
+        top = QHBoxLayout()
+        top.addWidget(self.path_edit, 1)
+        top.addWidget(browse)
+        fmt_row = QHBoxLayout()
+        fmt_row.addWidget(QLabel("Format"))
+        fmt_row.addWidget(self.format_box)
+        fmt_row.addWidget(self.detected, 1)
+        left = QWidget()
+        left_box = QVBoxLayout(left)
+        left_box.setContentsMargins(0, 0, 0, 0)
+        left_box.addWidget(QLabel("Recent"))
+        left_box.addWidget(self.recent, 1)
+        left_box.addWidget(self.mapping_group)
+        right = QWidget()
+        right_box = QVBoxLayout(right)
+        right_box.setContentsMargins(0, 0, 0, 0)
+        right_box.addWidget(QLabel("The first events, as they will be imported"))
+        right_box.addWidget(self.table, 1)
+        right_box.addWidget(self.status)
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 3)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(fmt_row)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.buttons)
+        self.resize(1100, 640)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self.refresh)
+        self._loading_mapping = False
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def browse(self) -> None:
+        start = self.path_edit.text() or next(iter(app_gui.recent_files(self.settings)), "")
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Open an event log", str(Path(start).parent) if start else "", _FILTER
+        )
+        if name:
+            self.set_path(name)
+
+    def set_path(self, path: str | Path) -> None:
+        self.path_edit.setText(str(path))
+        self._restore_mapping(Path(path))
+        self.schedule()
+
+    def path(self) -> Path | None:
+        text = self.path_edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def fmt(self) -> str | None:
+        data = self.format_box.currentData()
+        return data or None
+
+    def mapping(self) -> dict[str, str | None] | None:
+        """The mapping the boxes show (native formats; None: converted ones map themselves)."""
+        if not self.mapping_group.isEnabled():
+            return None
+        return self._typed_mapping()
+
+    def _restore_mapping(self, path: Path) -> None:
+        stored = self.settings.value(_MAPPING_KEY + str(path.resolve()))
+        if not stored:
+            return
+        try:
+            mapping = orjson.loads(str(stored))
+        except orjson.JSONDecodeError:
+            return
+        self._loading_mapping = True
+        for name, value in mapping.items():
+            box = self.mapping_boxes.get(name)
+            if box is not None:
+                box.setEditText(value or "")
+        self._loading_mapping = False
+
+    # --- preview --------------------------------------------------------------------------
+
+    def schedule(self) -> None:
+        if not self._loading_mapping:
+            self._timer.start()
+
+    def refresh(self) -> None:
+        path = self.path()
+        if path is None:
+            return
+        if not path.is_file():
+            self.status.setText(f"{path}: no such file.")
+            self.open_button.setEnabled(False)
+            return
+        fmt = self.fmt()
+        mapping = self._typed_mapping() if self.mapping_group.isEnabled() else None
+        self.status.setText("Reading the first events…")
+
+        def work(progress: Any) -> Preview:
+            return preview(path, fmt, mapping, progress=progress)
+
+        job = self.jobs.start(work, label=f"Previewing {path.name}")
+        job.succeeded.connect(self._show)
+        job.failed.connect(self._failed)
+        self.last_job: Job = job
+
+    def _typed_mapping(self) -> dict[str, str | None] | None:
+        """What the boxes say (once a preview filled them in, untouched boxes hold what was
+        detected); None before that: detect."""
+        out = {n: (b.currentText().strip() or None) for n, b in self.mapping_boxes.items()}
+        return out if any(out.values()) else None
+
+    def _show(self, found: Preview) -> None:
+        self.result_preview = found
+        kind = "converted on import" if found.converted else "read directly"
+        self.detected.setText(f"detected: {found.detected} ({kind})")
+        native = found.format in NATIVE_FORMATS or found.format.startswith("cloudevents")
+        self.mapping_group.setEnabled(native and not found.converted)
+        self._loading_mapping = True
+        for name, box in self.mapping_boxes.items():
+            current = found.mapping.get(name)
+            box.clear()
+            box.addItems(found.fields)
+            box.setEditText(current or "")
+        self._loading_mapping = False
+        if found.error is not None:
+            self.table.setRowCount(0)
+            self.status.setText(f"Nothing can be imported this way: {found.error}")
+            self.open_button.setEnabled(False)
+            return
+        self.table.setRowCount(len(found.events))
+        for r, e in enumerate(found.events):
+            values = [
+                format_key(e.key),
+                e.stream,
+                e.type,
+                "" if e.version is None else str(e.version),
+                format_time(e.recorded_us) if e.recorded_us is not None else "",
+                orjson.dumps(e.data).decode()[:200],
+            ]
+            for c, text in enumerate(values):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        errors = [p for p in found.problems if p.severity.value == "error"]
+        text = f"{len(found.events)} event(s) previewed in format {found.format}."
+        if found.problems:
+            first = found.problems[0]
+            text += (
+                f" {len(found.problems)} problem(s) so far ({len(errors)} skipped), first at "
+                f"{first.location()}: {first.reason}"
+            )
+        self.status.setText(text)
+        self.open_button.setEnabled(bool(found.events) or not errors)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.result_preview = None
+        self.table.setRowCount(0)
+        message = str(exc) if isinstance(exc, InputError | ValueError) else repr(exc)
+        self.status.setText(f"Cannot read it this way: {message}")
+        self.open_button.setEnabled(False)
+
+    # --- open -------------------------------------------------------------------------------
+
+    def accept(self) -> None:
+        path = self.path()
+        if path is None or self.result_preview is None:
+            return
+        mapping = self.mapping()
+        if mapping is not None:
+            self.settings.setValue(
+                _MAPPING_KEY + str(path.resolve()), orjson.dumps(mapping).decode()
+            )
+        self.jobs.shutdown()
+        super().accept()
+        self.w.open_path(path, fmt=self.fmt(), mapping=mapping)
+
+    def reject(self) -> None:
+        self.jobs.shutdown()
+        super().reject()
