@@ -36,6 +36,7 @@ from app import gui as app_gui
 from app.preview import NATIVE_FORMATS, Preview, formats, preview
 from app.qt_models import format_time
 from app.workers import Job, JobSlot
+from models import converters
 from models.event import format_key
 from models.mapping import CANONICAL_FIELDS
 from models.problems import InputError
@@ -92,7 +93,13 @@ class ImportDialog(QDialog):
             self.mapping_boxes[name] = box
             form.addRow(name, box)
 
+        self.mapping_note = QLabel()
+        self.mapping_note.setObjectName("importMappingNote")
+        self.mapping_note.setWordWrap(True)
+        self.mapping_note.hide()
+
         self.table = QTableWidget(0, 6)
+        self.table.setWordWrap(False)
         self.table.setObjectName("importPreview")
         self.table.setHorizontalHeaderLabels(["Pos", "Stream", "Type", "Ver", "Recorded", "Data"])
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -131,6 +138,7 @@ class ImportDialog(QDialog):
         left_box.addWidget(QLabel("Recent"))
         left_box.addWidget(self.recent, 1)
         left_box.addWidget(self.mapping_group)
+        left_box.addWidget(self.mapping_note)
         right = QWidget()
         right_box = QVBoxLayout(right)
         right_box.setContentsMargins(0, 0, 0, 0)
@@ -235,6 +243,14 @@ class ImportDialog(QDialog):
         self.detected.setText(f"detected: {found.detected} ({kind})")
         native = found.format in NATIVE_FORMATS or found.format.startswith("cloudevents")
         self.mapping_group.setEnabled(native and not found.converted)
+        self.mapping_group.setVisible(not found.converted)
+        converter = converters.pick(found.path, found.format) if found.converted else None
+        self.mapping_note.setVisible(converter is not None)
+        if converter is not None:
+            self.mapping_note.setText(
+                f"{converter.description}.\nThis format maps its own fields (see the README's "
+                "table of formats); the preview shows the result."
+            )
         self._loading_mapping = True
         for name, box in self.mapping_boxes.items():
             current = found.mapping.get(name)
