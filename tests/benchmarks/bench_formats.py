@@ -211,6 +211,22 @@ def main() -> None:
                 f"{elapsed:>8.2f} {rate:>10,.0f} {size / 1e6 / elapsed:>7.1f} "
                 f"{base_rate / rate:>9.1f}x"
             )
+        print("\nopening each file in Rewind (convert + import into a fresh workspace):")
+        import os
+
+        from app.session import open_session
+
+        for name, path in [("jsonl", log), *((c.name, p) for c, p in files.items())]:
+            os.environ["REWIND_DATA_DIR"] = str(folder / f"data-{name}")
+            t0 = time.perf_counter()
+            session = open_session(path, workspace=folder / f"ws-{name}.sqlite")
+            elapsed = time.perf_counter() - t0
+            count = len(session.log)
+            session.close()
+            print(
+                f"{name:<14} {count:>9,} events {elapsed:>7.2f} s {count / elapsed:>10,.0f} "
+                f"events/s ({base_rate / (count / elapsed):.1f}x the orjson.loads baseline)"
+            )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import orjson
 import pytest
 
 from app.session import open_session
@@ -112,3 +113,11 @@ def test_a_plain_log_is_not_converted(pipes: PipeLog, tmp_path: Path) -> None:
     session = open_session(log, workspace=tmp_path / "ws.sqlite")
     assert pipes.calls == 0 and session.import_info["format"] == "jsonl"
     session.close()
+
+
+def test_canonical_times_are_written_as_the_export_writes_them() -> None:
+    from models.event import format_us
+
+    for us in (1_741_000_000_000_000, 1_741_000_000_123_456, 1_741_000_000_100_000, -5):
+        line = canonical_line(event_id="1", stream="s", event_type="T", data=None, recorded_us=us)
+        assert orjson.loads(line)["recorded_at"] == format_us(us)
