@@ -729,6 +729,18 @@ def open_session(
     return session
 
 
+def _remember_mtime(ws: Workspace, source: Any, log_path: Path) -> None:
+    """A log found unchanged by its hash (only touched): record its new mtime, so the next
+    open does not hash a few hundred megabytes again. A read-only workspace just skips it."""
+    try:
+        mtime_ns = log_path.stat().st_mtime_ns
+    except OSError:
+        return
+    if mtime_ns != source.mtime_ns:
+        with contextlib.suppress(WorkspaceError):
+            ws.touch_source(source.id, mtime_ns)
+
+
 def _import(
     ws: Workspace,
     log_path: Path,
@@ -747,6 +759,7 @@ def _import(
         if wants_other and change != "missing":
             change = "changed"
         if change == "unchanged":
+            _remember_mtime(ws, source, log_path)
             return source, change
         if change == "missing":
             return source, change  # the workspace holds every payload: still readable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,16 @@ def test_a_reopened_log_decodes_only_what_is_read_and_branches_agree(tmp_path: P
     assert dict(over) == dict(fresh.engine.end_state("fix"))
     assert list(over) == list(fresh.engine.end_state("fix"))
     fresh.close()
+
+
+def test_a_touched_log_is_hashed_once_then_known_by_its_new_mtime(tmp_path: Path) -> None:
+    log = tmp_path / "shop.jsonl"
+    generate(log, events=600, seed=2)
+    open_session(log, workspace=tmp_path / "ws.sqlite").close()
+    later = log.stat().st_mtime_ns + 5_000_000_000
+    os.utime(log, ns=(later, later))
+    touched = open_session(log, workspace=tmp_path / "ws.sqlite")
+    assert touched.import_info["change"] == "unchanged"
+    source = touched.workspace.find_source(log)  # type: ignore[union-attr]
+    assert source is not None and source.mtime_ns == later
+    touched.close()
