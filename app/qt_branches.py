@@ -98,9 +98,6 @@ class BranchController(QObject):
     def branch(self) -> str:
         return self.nav.branch
 
-    def can_edit(self) -> bool:
-        return self.session is not None and self.nav.branch != MAIN
-
     def tree(self, include_archived: bool = False) -> list[BranchNode]:
         """Root nodes (main first), children under their parents in creation order."""
         s = self.session
@@ -157,11 +154,6 @@ class BranchController(QObject):
         while f"{base}-{n}" in taken:
             n += 1
         return f"{base}-{n}"
-
-    def fork_point_before(self, row: int) -> EventKey | None:
-        """The fork point that makes the event at ``row`` the first one a new branch of the
-        current branch can change: the event before it (None: from the start)."""
-        return None if row <= 0 else self.nav.key_at(row - 1)
 
     # --- operations (queued; GUI thread) ---------------------------------------------------
 

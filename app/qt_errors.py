@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import traceback
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
@@ -72,13 +72,3 @@ def guarded(where: str) -> Callable[[Callable[P, R]], Callable[P, R | None]]:
         return call
 
     return wrap
-
-
-def run_guarded(fn: Callable[[], Any], where: str) -> bool:
-    """Call ``fn``; on an exception report it and return False."""
-    try:
-        fn()
-    except Exception as exc:
-        error_reporter().report(exc, where)
-        return False
-    return True

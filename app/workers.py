@@ -139,9 +139,6 @@ class Job(QObject):
         ):
             self._knock.start()
 
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
-
     def is_running(self) -> bool:
         return self._thread.isRunning() or (self._thread.isFinished() and not self._done)
 

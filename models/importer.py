@@ -176,10 +176,6 @@ class ImportResult:
     mtime_ns: int = 0
     """Modification time of the file when it was opened (ns)."""
 
-    @property
-    def errors(self) -> int:
-        return self.skipped
-
 
 @contextmanager
 def _gc_paused() -> Iterator[None]:

@@ -407,30 +407,17 @@ class Engine:
                 return self._keyed.end_state(b.current)
             return self._general_state(b, len(b.current) - 1)
 
-    def seed_end_state(
-        self, state: Mapping[str, Any], stream_snapshots: Mapping[str, list[Any]] | None = None
-    ) -> bool:
-        """Use a persisted end state of the log (``main`` without edits) instead of folding
-        every event again: reopening a million-event workspace is then a load, not a replay.
-        ``stream_snapshots`` (from :meth:`stream_snapshots`) spare the first seek into each
-        long stream a fold from its start. Keyed projections only; False (nothing changed)
-        when the state does not fit this log."""
-        if self._keyed is None or not isinstance(state, Mapping):
-            return False
-        if not self._keyed.seed_source_end(state):
-            return False
-        if stream_snapshots:
-            self._keyed.seed_source_snapshots(stream_snapshots)
-        return True
-
     def defer_end_state(
         self,
         loader: Callable[[], Mapping[str, Any] | None],
         stream_snapshots: Mapping[str, list[Any]] | None = None,
     ) -> bool:
-        """Like :meth:`seed_end_state`, but the end state is loaded by ``loader`` only when
-        something first needs it: opening a log to look at its first events then costs no
-        load of a state of every stream. False for non-keyed projections."""
+        """Use a persisted end state of the log (``main`` without edits) instead of folding
+        every event again, loaded by ``loader`` only when something first needs it: opening
+        a log to look at its first events then costs no load at all. ``stream_snapshots``
+        (from :meth:`stream_snapshots`) spare the first seek into each long stream a fold
+        from its start. A state that does not fit this log is ignored (the log is folded).
+        False for non-keyed projections."""
         if self._keyed is None:
             return False
         self._keyed.end_loader = loader

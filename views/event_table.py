@@ -162,11 +162,3 @@ class EventTableView(QTableView):
         event.accept()
         if after not in (source, source - 1):
             self.moveRequested.emit(source, after)
-
-    def visible_rows(self) -> tuple[int, int]:
-        """First and last row on screen (for tests and the benchmark)."""
-        top = self.rowAt(0)
-        bottom = self.rowAt(self.viewport().height() - 1)
-        if bottom < 0:
-            bottom = self.event_model.rowCount() - 1
-        return top, bottom
