@@ -29,6 +29,7 @@ from app.projections import (
     load_responses,
 )
 from models import converters
+from models.converters import redux
 from models.decode import make_data_decoder, make_decoder
 from models.edits import Edit, EditKind
 from models.event import Event, EventKey, format_key, parse_key
@@ -44,6 +45,7 @@ from models.workspace_log import WorkspaceLog
 from replay_engine.branches import BranchError, BranchSpec
 from replay_engine.engine import MAIN, Engine
 from replay_engine.generic import GenericProjection
+from replay_engine.recorded import RecordedStateProjection
 
 ProgressFn = Callable[[int, int], bool]
 GENERIC = GenericProjection.name
@@ -85,6 +87,11 @@ class Session:
     """The user's projection modules loaded into this session (issue 5)."""
     _engines: dict[str, Engine] = field(default_factory=dict)
     """Engines of the projections that are not the active one, built on demand."""
+    builtin: dict[str, Any] = field(default_factory=dict)
+    """Projections that come with the log's format (a Redux export's recorded states)."""
+    start_row: int | None = None
+    """Where the window puts the cursor first (the state a Redux export showed), if not at
+    the start."""
 
     # --- projections ------------------------------------------------------------------------
 
@@ -95,7 +102,7 @@ class Session:
     def projections(self) -> dict[str, Any]:
         """Every projection the session can replay through, by name: the built-in generic
         one first, then the user's in the order they were loaded."""
-        found: dict[str, Any] = {GENERIC: self._generic()}
+        found: dict[str, Any] = {GENERIC: self._generic(), **self.builtin}
         for loaded in self.projection_files:
             for p in loaded.projections:
                 found[p.name] = p
@@ -121,7 +128,7 @@ class Session:
         """Put freshly loaded files in place of their earlier loads; engines of replaced
         projections are rebuilt, the active one at once. Nothing changes if a name clashes."""
         paths = {f.path for f in files}
-        taken = {GENERIC} | {
+        taken = {GENERIC, *self.builtin} | {
             p.name for f in self.projection_files if f.path not in paths for p in f.projections
         }
         names: list[str] = []
@@ -726,7 +733,31 @@ def open_session(
         info["skipped"] = int(info.get("skipped", 0)) + conversion.skipped
         info["converted"] = str(import_path)
         info["notes"] = list(conversion.notes)
+    if converter is not None and converter.name == redux.CONVERTER.name:
+        _open_as_devtools_did(session)
     return session
+
+
+SKIPPED_BRANCH = "skipped in DevTools"
+
+
+def _open_as_devtools_did(session: Session) -> None:
+    """A Redux DevTools export opens as the DevTools showed it: its recorded states as the
+    projection, the actions skipped there dropped in a branch, the cursor on the action that
+    was shown."""
+    hints = redux.hints_from_events(session.log.iter_events())
+    if hints.get("projection"):
+        recorded = RecordedStateProjection(hints.get("initial_state"))
+        session.builtin[recorded.name] = recorded
+        session.use_projection(recorded.name)
+    skipped = hints.get("skipped_event_ids") or []
+    if skipped and SKIPPED_BRANCH not in session.engine.branches():
+        session.create_branch(SKIPPED_BRANCH)
+        keys = [session.resolve_event(MAIN, event_id) for event_id in skipped]
+        BranchOps(session, SKIPPED_BRANCH).drop_batch(keys, "skipped in DevTools")
+    current = hints.get("current_event_id")
+    if current is not None:
+        session.start_row = session.engine.row_of(MAIN, session.resolve_event(MAIN, current))
 
 
 def _remember_mtime(ws: Workspace, source: Any, log_path: Path) -> None:

@@ -658,7 +658,11 @@ class MainWindow(QMainWindow):
         self.engine_queue.shutdown()  # the old log's worker stops before it is closed
         old, self.session = self.session, session
         self.player.pause()
-        self.navigator.set_session(session, self._last_branch(session))
+        start = getattr(session, "start_row", None)
+        branch = self._last_branch(session)
+        self.navigator.set_session(
+            session, branch, -1 if start is None or branch != MAIN else start
+        )
         if old is not None and old is not session:
             _close_session(old)
         self.stack.setCurrentWidget(self.table if session is not None else self.welcome)

@@ -136,9 +136,9 @@ def _read_report(path: Path) -> Conversion:
 
 def _register_builtin() -> None:
     """In sniffing order: the database first, then the JSON shapes, CSV last."""
-    from models.converters import csvlog, eventsourcing_store, eventstore, kafka
+    from models.converters import csvlog, eventsourcing_store, eventstore, kafka, redux
 
-    for module in (eventsourcing_store, kafka, eventstore, csvlog):
+    for module in (eventsourcing_store, kafka, eventstore, redux, csvlog):
         register(module.CONVERTER)
 
 

@@ -91,3 +91,21 @@ def test_a_converted_format_is_detected_and_not_remapped(
     qtbot.waitUntil(lambda: "no such file" in dialog.status.text())
     assert not dialog.open_button.isEnabled()
     dialog.reject()
+
+
+def test_a_redux_devtools_export_opens_on_the_state_it_showed(
+    qtbot: Any, settings: QSettings, tmp_path: Path
+) -> None:
+    from tests.unit.test_convert_redux import lifted_state_export, recorded_session
+
+    tools = recorded_session()
+    export = tmp_path / "todo-devtools.json"
+    export.write_bytes(lifted_state_export(tools))
+    w = make_window(qtbot, settings, tmp_path)
+    with qtbot.waitSignal(w.importFinished, timeout=20_000):
+        w.open_path(export)
+    assert w.navigator.row == tools.current - 1
+    assert w.projection_actions.combo.currentText() == "redux-recorded"
+    qtbot.waitUntil(lambda: w.inspector.model.rowCount() > 0)
+    assert "counter" in w.inspector.visible_keys()
+    assert "skipped in DevTools" in [b["name"] for b in w.session.branch_list()]  # type: ignore[union-attr]
