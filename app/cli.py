@@ -73,6 +73,30 @@ def _flags(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
         **d,
     )
     parser.add_argument(
+        "--table",
+        metavar="NAME",
+        help="LOG is a database URL (SQLAlchemy: sqlite:///f.db, postgresql+psycopg://...): "
+        "read the events of this table",
+        **d,
+    )
+    parser.add_argument(
+        "--columns",
+        metavar="JSON",
+        help='with --table: canonical field -> column, e.g. \'{"stream": "aggregate_id", '
+        '"type": "kind", "data": "payload"}\' (type is required)',
+        **d,
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        metavar="COLUMN=VALUE",
+        help="with --table: only rows whose column equals the value (repeatable; bound as a "
+        "parameter, never pasted into the SQL)",
+        **d,
+    )
+    parser.add_argument("--since", metavar="TIME", help="with --table: recorded at or after", **d)
+    parser.add_argument("--until", metavar="TIME", help="with --table: recorded before", **d)
+    parser.add_argument(
         "--projection",
         action="append",
         metavar="FILE",
@@ -90,7 +114,9 @@ def _flags(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("log", metavar="LOG", help="the event log file")
+    common.add_argument(
+        "log", metavar="LOG", help="the event log file (or a database URL, with --table)"
+    )
     _flags(common)
     action_flags = argparse.ArgumentParser(add_help=False)
     _flags(action_flags, suppress=True)
@@ -184,6 +210,44 @@ def _parser() -> argparse.ArgumentParser:
 # --- commands -------------------------------------------------------------------------------
 
 
+def _open_table(args: argparse.Namespace, table: str | None) -> Any:
+    from app.session import open_table
+    from models.converters.sqltable import TableSource
+
+    if not table or "://" not in args.log:
+        raise UsageError(
+            "a database table needs both a URL as LOG and --table NAME, e.g. "
+            'main.py inspect sqlite:///events.db --table events --columns \'{"type": "kind"}\''
+        )
+    columns: Any = {}
+    if getattr(args, "columns", None):
+        try:
+            columns = orjson.loads(args.columns)
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"--columns is not valid JSON: {exc}") from None
+        if not isinstance(columns, dict):
+            raise UsageError('--columns must be a JSON object like {"type": "kind"}')
+    where: dict[str, Any] = {}
+    for item in getattr(args, "where", None) or []:
+        column, sep, value = item.partition("=")
+        if not sep or not column:
+            raise UsageError(f"--where {item!r}: write COLUMN=VALUE")
+        try:  # 7, 2.5, true, null as such; anything else as text
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = value
+        where[column.strip()] = parsed if isinstance(parsed, int | float | bool) else value
+    source = TableSource(
+        url=args.log,
+        table=table,
+        columns={str(k): str(v) for k, v in columns.items()},
+        where=where,
+        since=getattr(args, "since", None),
+        until=getattr(args, "until", None),
+    )
+    return open_table(source, workspace=args.workspace, strict=args.strict)
+
+
 def _open(args: argparse.Namespace) -> Any:
     from app.session import open_session
 
@@ -195,9 +259,17 @@ def _open(args: argparse.Namespace) -> Any:
             raise UsageError(f"--mapping is not valid JSON: {exc}") from None
         if not isinstance(mapping, dict):
             raise UsageError('--mapping must be a JSON object like {"stream": "aggregate"}')
-    session = open_session(
-        Path(args.log), workspace=args.workspace, strict=args.strict, fmt=args.fmt, mapping=mapping
-    )
+    table = getattr(args, "table", None)
+    if table or "://" in args.log:
+        session = _open_table(args, table)
+    else:
+        session = open_session(
+            Path(args.log),
+            workspace=args.workspace,
+            strict=args.strict,
+            fmt=args.fmt,
+            mapping=mapping,
+        )
     try:
         names: list[str] = []
         for path in getattr(args, "projection", None) or []:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from app.projections import (
     load_responses,
 )
 from models import converters
-from models.converters import redux
+from models.converters import redux, sqltable
 from models.decode import make_data_decoder, make_decoder
 from models.edits import Edit, EditKind
 from models.event import Event, EventKey, format_key, parse_key
@@ -712,6 +713,54 @@ def open_session(
             log_path, converter, strict=strict, progress=progress
         )
         fmt = mapping = None
+    session = _open_imported(
+        log_path, import_path, workspace, strict=strict, fmt=fmt, mapping=mapping, progress=progress
+    )
+    if converter is not None:
+        assert conversion is not None
+        _describe_conversion(session, converter.name, import_path, conversion)
+        if converter.name == redux.CONVERTER.name:
+            _open_as_devtools_did(session)
+    return session
+
+
+def open_table(
+    source: sqltable.TableSource,
+    *,
+    workspace: str | os.PathLike[str] | None = None,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> Session:
+    """Read an event table of a database (by SQLAlchemy URL) into canonical JSON Lines in
+    Rewind's cache — again only when its rows changed — and open that like a log. The session
+    is named after the table (the URL's password masked)."""
+    name = source.describe()
+    import_path, conversion = converters.cached(
+        source.table,
+        "sql",
+        source.key(),
+        lambda out: sqltable.convert(source, out, strict=strict, progress=progress),
+    )
+    digest = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+    label = Path("/") / "database-tables" / digest / source.table
+    target = workspace if workspace is not None else default_workspace_for(label)
+    session = _open_imported(label, import_path, target, strict=strict, progress=progress)
+    session.name = name
+    session.path = None
+    _describe_conversion(session, "sql-table", import_path, conversion)
+    return session
+
+
+def _open_imported(
+    log_path: Path,
+    import_path: Path,
+    workspace: str | os.PathLike[str] | None,
+    *,
+    strict: bool,
+    fmt: str | None = None,
+    mapping: dict[str, Any] | None = None,
+    progress: ProgressFn | None,
+) -> Session:
     target = Path(workspace) if workspace and "://" not in str(workspace) else workspace
     try:
         ws = Workspace.open(target if target is not None else default_workspace_for(log_path))
@@ -721,21 +770,22 @@ def open_session(
         source, change = _import(
             ws, import_path, strict=strict, fmt=fmt, mapping=mapping, progress=progress
         )
-        session = _load(ws, source, log_path, change)
+        return _load(ws, source, log_path, change)
     except BaseException:
         ws.close()
         raise
-    if converter is not None and conversion is not None:
-        session.problems[:0] = conversion.problems
-        info = session.import_info
-        info["format"] = converter.name
-        info["records_read"] = conversion.records + conversion.skipped
-        info["skipped"] = int(info.get("skipped", 0)) + conversion.skipped
-        info["converted"] = str(import_path)
-        info["notes"] = list(conversion.notes)
-    if converter is not None and converter.name == redux.CONVERTER.name:
-        _open_as_devtools_did(session)
-    return session
+
+
+def _describe_conversion(
+    session: Session, kind: str, import_path: Path, conversion: converters.Conversion
+) -> None:
+    session.problems[:0] = conversion.problems
+    info = session.import_info
+    info["format"] = kind
+    info["records_read"] = conversion.records + conversion.skipped
+    info["skipped"] = int(info.get("skipped", 0)) + conversion.skipped
+    info["converted"] = str(import_path)
+    info["notes"] = list(conversion.notes)
 
 
 SKIPPED_BRANCH = "skipped in DevTools"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -82,13 +84,25 @@ def convert_cached(
     *,
     strict: bool = False,
     progress: ProgressFn | None = None,
-) -> tuple[Path, Conversion | None]:
+) -> tuple[Path, Conversion]:
     """The canonical file for ``path`` and what its conversion reported (kept beside it,
     so a workspace that meets the cached file for the first time still gets the problems)."""
+    return cached(
+        path.name,
+        converter.name,
+        content_key(path),
+        lambda out: converter.convert(path, out, strict=strict, progress=progress),
+    )
+
+
+def cached(
+    label: str, kind: str, key: str, write: Callable[[IO[bytes]], Conversion]
+) -> tuple[Path, Conversion]:
+    """The cache file ``label.kind.key.jsonl``, written by ``write`` unless it exists."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in path.name)[:60]
-    target = folder / f"{stem}.{converter.name}.{content_key(path)}.jsonl"
+    stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label)[:60]
+    target = folder / f"{stem}.{kind}.{key}.jsonl"
     report = target.with_suffix(".report.json")
     if target.exists() and report.exists():
         try:
@@ -98,7 +112,7 @@ def convert_cached(
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".converting-", suffix=".jsonl")
     try:
         with os.fdopen(fd, "wb") as out:
-            conversion = converter.convert(path, out, strict=strict, progress=progress)
+            conversion = write(out)
         report.write_bytes(_report_bytes(conversion))
         os.replace(tmp_name, target)
     except BaseException:
