@@ -19,7 +19,7 @@ from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from app.session import Session, open_session
+from app.session import Session, open_session, open_table
 from app.workers import ProgressFn
 
 ORGANIZATION = "Rewind"
@@ -75,6 +75,9 @@ def default_opener(workspace: str | None = None) -> Opener:
     """Open with :func:`app.session.open_session` (import, index, engine), in the worker."""
 
     def open_log(path: Path, progress: ProgressFn, **options: Any) -> Session:
+        table = options.pop("table", None)
+        if table is not None:
+            return open_table(table, workspace=workspace, progress=progress)
         return open_session(path, workspace=workspace, progress=progress, **options)
 
     return open_log

@@ -8,6 +8,7 @@ import that follows then reuses that file.
 
 from __future__ import annotations
 
+import io
 import itertools
 import tempfile
 from collections.abc import Callable
@@ -19,6 +20,8 @@ import orjson
 
 from app.session import open_session
 from models import converters
+from models.converters import sqltable
+from models.converters.base import ConversionCancelled
 from models.event import Event
 from models.problems import InputError, Problem
 from models.readers import Format, detect_container
@@ -91,6 +94,33 @@ def preview(
         problems = []
         native_mapping = mapping
     result = Preview(path, chosen, detected, converter is not None, problems=problems)
+    return _through_import(result, sample_lines, native_mapping)
+
+
+def preview_table(source: sqltable.TableSource, rows: int = 50) -> Preview:
+    """The first events of a database table (the first page only: nothing is cached)."""
+    out = io.BytesIO()
+
+    def first_page_only(done: int, _total: int) -> bool:
+        return done < rows
+
+    try:
+        conversion = sqltable.convert(source, out, progress=first_page_only, page_size=rows)
+    except ConversionCancelled:
+        conversion = None
+    label = Path(source.describe())
+    result = Preview(label, "sql-table", "sql-table", True)
+    if conversion is not None:
+        result.problems = list(conversion.problems)
+    lines = out.getvalue().splitlines(keepends=True)[:rows]
+    return _through_import(result, lines, None)
+
+
+def _through_import(
+    result: Preview, sample_lines: list[bytes], native_mapping: dict[str, str | None] | None
+) -> Preview:
+    """Import the sample lines into a throwaway workspace and fill ``result`` in."""
+    path, converted = result.path, result.converted
     result.fields = _fields(sample_lines)
     with tempfile.TemporaryDirectory(prefix="rewind-preview-") as tmp:
         sample = Path(tmp) / "sample.jsonl"
@@ -105,9 +135,9 @@ def preview(
         try:
             result.events = list(session.log.iter_events())
             source_row = session.workspace.find_source(sample) if session.workspace else None
-            if source_row is not None and converter is None:
+            if source_row is not None and not converted:
                 result.mapping = dict(source_row.mapping.get("paths", source_row.mapping))
-            if converter is None:
+            if not converted:
                 for p in session.problems:
                     result.problems.append(
                         Problem(str(path), p.line, p.offset, p.reason, p.severity, p.excerpt)

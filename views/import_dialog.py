@@ -28,15 +28,17 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app import gui as app_gui
-from app.preview import NATIVE_FORMATS, Preview, formats, preview
+from app.preview import NATIVE_FORMATS, Preview, formats, preview, preview_table
 from app.qt_models import format_time
 from app.workers import Job, JobSlot
 from models import converters
+from models.converters import sqltable
 from models.event import format_key
 from models.mapping import CANONICAL_FIELDS
 from models.problems import InputError
@@ -132,13 +134,20 @@ class ImportDialog(QDialog):
         fmt_row.addWidget(QLabel("Format"))
         fmt_row.addWidget(self.format_box)
         fmt_row.addWidget(self.detected, 1)
-        left = QWidget()
-        left_box = QVBoxLayout(left)
-        left_box.setContentsMargins(0, 0, 0, 0)
-        left_box.addWidget(QLabel("Recent"))
-        left_box.addWidget(self.recent, 1)
-        left_box.addWidget(self.mapping_group)
-        left_box.addWidget(self.mapping_note)
+        file_tab = QWidget()
+        file_box = QVBoxLayout(file_tab)
+        file_box.addLayout(top)
+        file_box.addLayout(fmt_row)
+        file_box.addWidget(QLabel("Recent"))
+        file_box.addWidget(self.recent, 1)
+        file_box.addWidget(self.mapping_group)
+        file_box.addWidget(self.mapping_note)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("importTabs")
+        self.tabs.addTab(file_tab, "File")
+        self.db_tab = self._database_tab()
+        self.tabs.addTab(self.db_tab, "Database table")
+        self.tabs.currentChanged.connect(self._on_tab)
         right = QWidget()
         right_box = QVBoxLayout(right)
         right_box.setContentsMargins(0, 0, 0, 0)
@@ -146,12 +155,10 @@ class ImportDialog(QDialog):
         right_box.addWidget(self.table, 1)
         right_box.addWidget(self.status)
         splitter = QSplitter()
-        splitter.addWidget(left)
+        splitter.addWidget(self.tabs)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 3)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(fmt_row)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.buttons)
         self.resize(1100, 640)
@@ -160,6 +167,97 @@ class ImportDialog(QDialog):
         self._timer.setInterval(250)
         self._timer.timeout.connect(self.refresh)
         self._loading_mapping = False
+
+    # --- a database table ----------------------------------------------------------------
+
+    def _database_tab(self) -> QWidget:
+        tab = QWidget()
+        form = QFormLayout(tab)
+        self.url_edit = QLineEdit()
+        self.url_edit.setObjectName("dbUrl")
+        self.url_edit.setPlaceholderText("postgresql+psycopg://user@host/db or sqlite:///events.db")
+        self.table_edit = QLineEdit()
+        self.table_edit.setObjectName("dbTable")
+        self.table_edit.setPlaceholderText("events")
+        self.columns_edit = QLineEdit()
+        self.columns_edit.setObjectName("dbColumns")
+        self.columns_edit.setPlaceholderText(
+            '{"stream": "aggregate_id", "type": "kind", "data": "payload"}'
+        )
+        self.where_edit = QLineEdit()
+        self.where_edit.setObjectName("dbWhere")
+        self.where_edit.setPlaceholderText("aggregate_type=Order, tenant=7 (optional)")
+        self.since_edit = QLineEdit()
+        self.since_edit.setObjectName("dbSince")
+        self.since_edit.setPlaceholderText("2025-03-01 (optional)")
+        self.until_edit = QLineEdit()
+        self.until_edit.setObjectName("dbUntil")
+        self.until_edit.setPlaceholderText("2025-03-08 (optional)")
+        self.db_preview = QPushButton("Preview")
+        self.db_preview.setObjectName("dbPreview")
+        self.db_preview.clicked.connect(self.refresh_table)
+        form.addRow("URL", self.url_edit)
+        form.addRow("Table", self.table_edit)
+        form.addRow("Columns", self.columns_edit)
+        form.addRow("Only rows where", self.where_edit)
+        form.addRow("Recorded since", self.since_edit)
+        form.addRow("Recorded before", self.until_edit)
+        form.addRow(
+            QLabel(
+                "Read in pages, in one read-only transaction; every value is sent as a bound "
+                "parameter. The password is never shown or stored."
+            )
+        )
+        form.addRow(self.db_preview)
+        return tab
+
+    def table_source(self) -> sqltable.TableSource:
+        """What the Database tab describes; ValueError with a readable reason if incomplete."""
+        url, table = self.url_edit.text().strip(), self.table_edit.text().strip()
+        if "://" not in url or not table:
+            raise ValueError("give a database URL (with ://) and a table name")
+        text = self.columns_edit.text().strip() or "{}"
+        try:
+            columns = orjson.loads(text)
+        except orjson.JSONDecodeError as error:
+            raise ValueError(f"Columns is not a JSON object: {error}") from None
+        if not isinstance(columns, dict):
+            raise ValueError('Columns must be a JSON object, e.g. {"type": "kind"}')
+        where: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in self.where_edit.text().split(","))):
+            column, sep, value = part.partition("=")
+            if not sep or not column.strip():
+                raise ValueError(f"{part!r} in 'Only rows where': write COLUMN=VALUE")
+            where[column.strip()] = value.strip()
+        return sqltable.TableSource(
+            url=url,
+            table=table,
+            columns={str(k): str(v) for k, v in columns.items()},
+            where=where,
+            since=self.since_edit.text().strip() or None,
+            until=self.until_edit.text().strip() or None,
+        )
+
+    def refresh_table(self) -> None:
+        try:
+            source = self.table_source()
+        except ValueError as error:
+            self._failed(error)
+            return
+        self.status.setText(f"Reading the first rows of {source.describe()}…")
+        job = self.jobs.start(lambda _p: preview_table(source), label="Previewing the table")
+        job.succeeded.connect(self._show)
+        job.failed.connect(self._failed)
+        self.last_job = job
+
+    def _on_tab(self, _index: int) -> None:
+        self.result_preview = None
+        self.table.setRowCount(0)
+        self.open_button.setEnabled(False)
+        if self.tabs.currentWidget() is self.db_tab:
+            self.status.setText("Fill in the database and press Preview.")
+        else:
+            self.schedule()
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -297,6 +395,14 @@ class ImportDialog(QDialog):
     # --- open -------------------------------------------------------------------------------
 
     def accept(self) -> None:
+        if self.tabs.currentWidget() is self.db_tab:
+            if self.result_preview is None:
+                return
+            source = self.table_source()
+            self.jobs.shutdown()
+            super().accept()
+            self.w.open_table(source)
+            return
         path = self.path()
         if path is None or self.result_preview is None:
             return

@@ -547,17 +547,26 @@ class MainWindow(QMainWindow):
         if not path.exists():
             self.show_error(f"Cannot open {path}: no such file.", "")
             return None
-        self.player.pause()
-        self._importing = path
         opener = self._opener
         options = {k: v for k, v in (("fmt", fmt), ("mapping", mapping)) if v is not None}
-        job = self.jobs.start(
-            lambda progress: opener(path, progress, **options),
-            label=f"Importing {path.name}",
-            dispose=_close_session,
+        return self._start_import(path, lambda progress: opener(path, progress, **options))
+
+    def open_table(self, source: Any) -> Job | None:
+        """Import an event table of a database (a models.converters.sqltable.TableSource)."""
+        label = Path(source.describe())
+        opener = self._opener
+        return self._start_import(
+            label, lambda progress: opener(label, progress, table=source), recent=False
         )
+
+    def _start_import(self, path: Path, work: Any, *, recent: bool = True) -> Job:
+        self.player.pause()
+        self._importing = path
+        job = self.jobs.start(work, label=f"Importing {path.name}", dispose=_close_session)
         job.progress.connect(self._on_import_progress)
-        job.succeeded.connect(lambda session, j=job: self._on_import_done(j, path, session))
+        job.succeeded.connect(
+            lambda session, j=job: self._on_import_done(j, path, session, recent=recent)
+        )
         job.failed.connect(lambda exc, j=job: self._on_import_failed(j, path, exc))
         job.cancelled.connect(lambda j=job: self._on_import_cancelled(j, path))
         self.import_label.setText(f"Importing {path.name}…")
@@ -582,7 +591,9 @@ class MainWindow(QMainWindow):
         else:
             self.progress.setRange(0, 0)
 
-    def _on_import_done(self, job: Job, path: Path, session: Session) -> None:
+    def _on_import_done(
+        self, job: Job, path: Path, session: Session, *, recent: bool = True
+    ) -> None:
         if not self.jobs.is_current(job):
             _close_session(session)
             return
@@ -594,7 +605,8 @@ class MainWindow(QMainWindow):
             self._show_import_failure(path, problems, "no record could be read as an event")
             return
         self.set_session(session)
-        app_gui.add_recent(self.settings, path)
+        if recent:
+            app_gui.add_recent(self.settings, path)
         skipped = sum(1 for p in problems if p.severity.value == "error")
         warnings = len(problems) - skipped
         if problems:

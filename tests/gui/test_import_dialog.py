@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
 from app import gui as app_gui
 from views.import_dialog import ImportDialog
@@ -109,3 +109,48 @@ def test_a_redux_devtools_export_opens_on_the_state_it_showed(
     qtbot.waitUntil(lambda: w.inspector.model.rowCount() > 0)
     assert "counter" in w.inspector.visible_keys()
     assert "skipped in DevTools" in [b["name"] for b in w.session.branch_list()]  # type: ignore[union-attr]
+
+
+def test_a_database_table_previewed_and_opened(
+    qtbot: Any, settings: QSettings, tmp_path: Path
+) -> None:
+    import sqlalchemy as sa
+
+    db = tmp_path / "events.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    meta = sa.MetaData()
+    events = sa.Table(
+        "events",
+        meta,
+        sa.Column("seq", sa.Integer, primary_key=True),
+        sa.Column("aggregate", sa.Text),
+        sa.Column("kind", sa.Text),
+        sa.Column("body", sa.Text),
+    )
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            events.insert(),
+            [
+                {"aggregate": f"a{i % 2}", "kind": "Paid", "body": f'{{"n": {i}}}'}
+                for i in range(80)
+            ],
+        )
+    engine.dispose()
+    w = make_window(qtbot, settings, tmp_path)
+    dialog = ImportDialog(w)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.tabs.setCurrentWidget(dialog.db_tab)
+    dialog.url_edit.setText(f"sqlite:///{db}")
+    dialog.table_edit.setText("events")
+    dialog.columns_edit.setText('{"stream": "aggregate", "type": "kind", "data": "body"}')
+    dialog.where_edit.setText("aggregate=a1")
+    qtbot.mouseClick(dialog.db_preview, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 40, timeout=10_000)
+    assert set(streams(dialog)) == {"a1"}
+    with qtbot.waitSignal(w.importFinished, timeout=20_000) as opened:
+        dialog.accept()
+    assert opened.args == ["opened"]
+    assert w.session is not None and len(w.session.log) == 40
+    assert "events" in w.windowTitle()
