@@ -53,6 +53,32 @@ _FILTER = (
 )
 
 
+_RECENT_TABLES = "import/recent_tables"
+_MAX_RECENT_TABLES = 10
+
+
+def recent_tables(settings: Any) -> list[dict[str, Any]]:
+    """Database tables opened before, newest first (URLs without their password)."""
+    try:
+        found = orjson.loads(str(settings.value(_RECENT_TABLES, "[]")))
+    except orjson.JSONDecodeError:
+        return []
+    return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+
+def remember_table(settings: Any, source: sqltable.TableSource) -> None:
+    entry = {
+        "url": sqltable.mask_url(source.url).replace(":***@", "@"),
+        "table": source.table,
+        "columns": dict(source.columns),
+        "where": {k: str(v) for k, v in source.where.items()},
+        "since": source.since,
+        "until": source.until,
+    }
+    kept = [e for e in recent_tables(settings) if e != entry][: _MAX_RECENT_TABLES - 1]
+    settings.setValue(_RECENT_TABLES, orjson.dumps([entry, *kept]).decode())
+
+
 class ImportDialog(QDialog):
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
@@ -193,9 +219,16 @@ class ImportDialog(QDialog):
         self.until_edit = QLineEdit()
         self.until_edit.setObjectName("dbUntil")
         self.until_edit.setPlaceholderText("2025-03-08 (optional)")
+        self.db_recent = QComboBox()
+        self.db_recent.setObjectName("dbRecent")
+        self.db_recent.addItem("Recent tables…", None)
+        for entry in recent_tables(self.settings):
+            self.db_recent.addItem(f"{entry['table']}  —  {entry['url']}", entry)
+        self.db_recent.activated.connect(self._on_recent_table)
         self.db_preview = QPushButton("Preview")
         self.db_preview.setObjectName("dbPreview")
         self.db_preview.clicked.connect(self.refresh_table)
+        form.addRow(self.db_recent)
         form.addRow("URL", self.url_edit)
         form.addRow("Table", self.table_edit)
         form.addRow("Columns", self.columns_edit)
@@ -237,6 +270,18 @@ class ImportDialog(QDialog):
             since=self.since_edit.text().strip() or None,
             until=self.until_edit.text().strip() or None,
         )
+
+    def _on_recent_table(self, index: int) -> None:
+        entry = self.db_recent.itemData(index)
+        if not isinstance(entry, dict):
+            return
+        self.url_edit.setText(str(entry.get("url", "")))
+        self.table_edit.setText(str(entry.get("table", "")))
+        self.columns_edit.setText(orjson.dumps(entry.get("columns", {})).decode())
+        where = entry.get("where", {})
+        self.where_edit.setText(", ".join(f"{k}={v}" for k, v in where.items()))
+        self.since_edit.setText(entry.get("since") or "")
+        self.until_edit.setText(entry.get("until") or "")
 
     def refresh_table(self) -> None:
         try:
@@ -399,6 +444,7 @@ class ImportDialog(QDialog):
             if self.result_preview is None:
                 return
             source = self.table_source()
+            remember_table(self.settings, source)
             self.jobs.shutdown()
             super().accept()
             self.w.open_table(source)

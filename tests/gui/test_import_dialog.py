@@ -154,3 +154,14 @@ def test_a_database_table_previewed_and_opened(
     assert opened.args == ["opened"]
     assert w.session is not None and len(w.session.log) == 40
     assert "events" in w.windowTitle()
+    # the table is offered again, without having to type it
+    again = ImportDialog(w)
+    qtbot.addWidget(again)
+    again.tabs.setCurrentWidget(again.db_tab)
+    assert again.db_recent.count() == 2
+    again.db_recent.setCurrentIndex(1)
+    again.db_recent.activated.emit(1)
+    assert again.url_edit.text() == f"sqlite:///{db}" and again.table_edit.text() == "events"
+    assert again.where_edit.text() == "aggregate=a1"
+    assert again.table_source().columns["stream"] == "aggregate"
+    again.reject()
