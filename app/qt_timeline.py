@@ -9,6 +9,7 @@ scatter item).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -194,6 +195,9 @@ class TimelineLayout:
 
 
 _lanes_cache: list[tuple[object, I32, list[str]]] = []
+_TYPE_PREFIX = re.compile(r"^(.?[^-:\n]*)", re.MULTILINE)
+"""stream_type of every line at once: up to the first ``-`` or ``:`` after the first
+character (one regex pass over 150,000 names instead of a call each)."""
 
 
 def _stream_lanes(stream_names: list[str]) -> tuple[I32, list[str]]:
@@ -206,9 +210,15 @@ def _stream_lanes(stream_names: list[str]) -> tuple[I32, list[str]]:
         _, per_stream, names = _lanes_cache[0]
         return per_stream, list(names)
     lanes: dict[str, int] = {}
-    per_stream = np.array(
-        [lanes.setdefault(stream_type(s), len(lanes)) for s in stream_names], dtype=np.int32
-    )
+    joined = "\n".join(stream_names)
+    if joined.count("\n") == len(stream_names) - 1:  # no name holds a newline
+        types = _TYPE_PREFIX.findall(joined) if stream_names else []
+        for i, name in enumerate(stream_names):
+            if name[:1] in ("-", ":"):  # a leading separator does not count: the rule's way
+                types[i] = stream_type(name)
+    else:
+        types = [stream_type(s) for s in stream_names]
+    per_stream = np.array([lanes.setdefault(t, len(lanes)) for t in types], dtype=np.int32)
     _lanes_cache[:] = [(stream_names, per_stream, list(lanes))]
     return per_stream, list(lanes)
 
@@ -235,7 +245,8 @@ def _collapse(x: F64) -> tuple[F64, F64, F64]:
     pos = d[d > 0]
     if pos.size < 2:
         return x, np.zeros(0), np.zeros(0)
-    typical = float(np.median(pos))
+    # the typical spacing: a median of at most ~65k of them is as good as of a million
+    typical = float(np.median(pos[:: max(1, pos.size // 65_536)]))
     limit = max(typical * 20.0, (xs[-1] - xs[0]) * 0.02, 1e-3)
     big = np.flatnonzero(d > limit)
     if big.size == 0:

@@ -78,3 +78,18 @@ def test_marks_are_bounded_by_pixels_not_events() -> None:
     zoomed = lay.marks(100.0, 100.5, 800)  # few events: exact positions, one each
     inside = ((times >= 100.0) & (times <= 100.5)).sum()
     assert zoomed.x.shape[0] == inside and set(zoomed.count.tolist()) <= {1}
+
+
+def test_lanes_of_many_streams_follow_the_stream_type_rule() -> None:
+    from app.qt_timeline import _lanes_cache, _stream_lanes, stream_type
+
+    names = ["order-42", "bank:Account", "abc", "a-b:c", "a:b-c", "-abc:x", "-:", "", "x"]
+    names += ["ü-1", ":lead", "--x", "order-7", "bank:Other"]
+    _lanes_cache.clear()
+    per_stream, lanes = _stream_lanes(names)
+    assert [lanes[i] for i in per_stream.tolist()] == [stream_type(n) for n in names]
+    _lanes_cache.clear()
+    with_newline = [*names, "odd\nname-1"]
+    per_stream, lanes = _stream_lanes(with_newline)
+    assert [lanes[i] for i in per_stream.tolist()] == [stream_type(n) for n in with_newline]
+    _lanes_cache.clear()
