@@ -132,6 +132,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("state", parents=[common], help="the state after an event, as JSON")
     p.add_argument("--at", metavar="POS", help="row N of the branch, @POS or an event id")
+    p.add_argument(
+        "--as-of",
+        metavar="TIME",
+        help="the state after the last event recorded at or before TIME (ISO 8601)",
+    )
+    p.add_argument(
+        "--processed", action="store_true", help="with --as-of: by processed time instead"
+    )
     p.add_argument("--branch", default="main", metavar="NAME")
     p.add_argument("--path", metavar="DOTTED.PATH", help="print only this part of the state")
 
@@ -316,7 +324,19 @@ def cmd_state(args: argparse.Namespace) -> int:
 
     session = _open(args)
     ops = session.branch_ops(args.branch)
-    row = ops.row_for(args.at)
+    if args.as_of is not None:
+        if args.at is not None:
+            raise UsageError("give --at or --as-of, not both")
+        from app.as_of import as_of_row, branch_times
+        from models.timeparse import parse_timestamp
+
+        try:
+            us = parse_timestamp(args.as_of)
+        except ValueError as exc:
+            raise UsageError(f"--as-of: {exc}") from None
+        row = as_of_row(branch_times(session, args.branch, processed=args.processed), us)
+    else:
+        row = ops.row_for(args.at)
     state = ops.materialize(row)
     if args.path:
         state = select_path(state, args.path)

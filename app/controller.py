@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.as_of import as_of_row
 from app.history import RowMarks, row_marks
 from app.session import Session
 from models.event import Event, EventKey, datetime_to_us, parse_key
@@ -313,8 +314,11 @@ class Navigator(QObject):
             return None
         return int(ok[np.argmin(rec[ok])])
 
-    def resolve(self, text: str) -> int:
-        """What the Go to dialog accepts: ``@key``, a position, an event id or a time.
+    def resolve(self, text: str, time_mode: str = "after") -> int:
+        """What the Go to dialog accepts: ``@key``, a position, an event id or a time. A time
+        goes to the first event recorded at or after it (``time_mode`` "after"), or to the
+        state as of it: the last event recorded ("as_of") or processed ("as_of_processed")
+        at or before it (-1, the initial state, when none was).
 
         Raises ValueError with a message for the user when nothing matches.
         """
@@ -333,6 +337,9 @@ class Navigator(QObject):
         if rows:
             return rows[0]
         us = self._parse_time(text)
+        if us is not None and time_mode != "after":
+            processed = time_mode == "as_of_processed"
+            return as_of_row(self.rows.processed_us if processed else self.rows.recorded_us, us)
         if us is not None:
             row = self.row_at_time(us)
             if row is None:

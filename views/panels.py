@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
@@ -118,7 +119,13 @@ class GoToDialog(QDialog):
 
     jumped = Signal(int)
 
-    def __init__(self, resolve: Callable[[str], int], parent: QWidget | None = None) -> None:
+    TIME_MODES = (
+        ("after", "a time: the first event recorded at or after it"),
+        ("as_of", "a time: the state as of it (last event recorded at or before)"),
+        ("as_of_processed", "a time: the state as of it (last event processed at or before)"),
+    )
+
+    def __init__(self, resolve: Callable[[str, str], int], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("goToDialog")
         self.setWindowTitle("Go to event")
@@ -130,11 +137,12 @@ class GoToDialog(QDialog):
         self.error.setObjectName("goToError")
         self.error.setWordWrap(True)
         self.error.hide()
-        hint = QLabel(
-            "A position in the log, an event key (@123), an event id, or a time (UTC): "
-            "the first event recorded at or after it."
-        )
+        hint = QLabel("A position in the log, an event key (@123), an event id, or a time (UTC).")
         hint.setWordWrap(True)
+        self.time_mode = QComboBox()
+        self.time_mode.setObjectName("goToTimeMode")
+        for mode, text in self.TIME_MODES:
+            self.time_mode.addItem(text, mode)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -143,13 +151,14 @@ class GoToDialog(QDialog):
         box = QVBoxLayout(self)
         box.addWidget(hint)
         box.addWidget(self.input)
+        box.addWidget(self.time_mode)
         box.addWidget(self.error)
         box.addWidget(buttons)
         self.resize(460, self.sizeHint().height())
 
     def _go(self) -> None:
         try:
-            row = self._resolve(self.input.text())
+            row = self._resolve(self.input.text(), str(self.time_mode.currentData()))
         except ValueError as exc:
             self.error.setText(str(exc))
             self.error.show()

@@ -308,6 +308,19 @@ def test_go_to_dialog(window: MainWindow, qtbot: Any) -> None:
     qtbot.keyClicks(w.goto_dialog.input, "evt-3")
     qtbot.keyClick(w.goto_dialog.input, Qt.Key.Key_Return)
     assert w.navigator.row == 3
+    # the state as of a time: the last event recorded (or processed) at or before it
+    for mode, row in (("as_of", 3), ("as_of_processed", 2)):
+        qtbot.keyClick(w.table, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+        dialog = w.goto_dialog
+        dialog.time_mode.setCurrentIndex(dialog.time_mode.findData(mode))
+        qtbot.keyClicks(dialog.input, "2025-03-03T11:06:43.004Z")  # row 3 processed 2 ms later
+        qtbot.keyClick(dialog.input, Qt.Key.Key_Return)
+        assert w.navigator.row == row, mode
+    qtbot.keyClick(w.table, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    w.goto_dialog.time_mode.setCurrentIndex(1)
+    qtbot.keyClicks(w.goto_dialog.input, "2020-01-01T00:00:00Z")
+    qtbot.keyClick(w.goto_dialog.input, Qt.Key.Key_Return)
+    assert w.navigator.row == -1  # before anything happened: the initial state
 
 
 def test_dark_scheme(window: MainWindow) -> None:

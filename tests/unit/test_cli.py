@@ -411,3 +411,25 @@ def test_a_database_table_by_url_with_a_filter(tmp_path, ws, capsys) -> None:
     assert db.read_bytes() == before
     code, _out, err = run(capsys, "inspect", url, "--workspace", ws)
     assert code == 2 and "--table" in err
+
+
+def test_state_as_of_a_time(tmp_path, ws, capsys) -> None:
+    log = tmp_path / "timed.jsonl"
+    lines = [
+        {"id": f"e{i}", "stream": "s", "type": "Set", "recorded_at": f"2025-03-03T10:0{i}:00Z",
+         "processed_at": f"2025-03-03T10:0{i}:30Z", "data": {"n": i}}
+        for i in range(5)
+    ]  # fmt: skip
+    log.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    state = run_json(
+        capsys, "state", str(log), "--as-of", "2025-03-03T10:02:10Z", "--workspace", ws
+    )
+    assert state["s"]["data"]["n"] == 2
+    state = run_json(
+        capsys, "state", str(log), "--as-of", "2025-03-03T10:02:10Z", "--processed",
+        "--workspace", ws,
+    )  # fmt: skip
+    assert state["s"]["data"]["n"] == 1
+    assert run_json(capsys, "state", str(log), "--as-of", "2020-01-01", "--workspace", ws) == {}
+    code, _out, err = run(capsys, "state", str(log), "--as-of", "soon", "--workspace", ws)
+    assert code == 2 and "--as-of" in err
