@@ -20,7 +20,7 @@ from models import converters
 from models.problems import InputError, Problem
 from replay_engine.errors import ProjectionError
 
-COMMANDS = ("inspect", "state", "branch", "diff", "export", "generate")
+COMMANDS = ("inspect", "state", "query", "branch", "diff", "export", "generate")
 EXIT_OK, EXIT_USAGE, EXIT_INPUT = 0, 2, 3
 
 
@@ -87,15 +87,18 @@ def _flags(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
         **d,
     )
     parser.add_argument(
-        "--where",
+        "--rows-where",
+        dest="rows_where",
         action="append",
         metavar="COLUMN=VALUE",
         help="with --table: only rows whose column equals the value (repeatable; bound as a "
         "parameter, never pasted into the SQL)",
         **d,
     )
-    parser.add_argument("--since", metavar="TIME", help="with --table: recorded at or after", **d)
-    parser.add_argument("--until", metavar="TIME", help="with --table: recorded before", **d)
+    parser.add_argument(
+        "--since", metavar="TIME", help="query, --table: recorded at or after (ISO 8601)", **d
+    )
+    parser.add_argument("--until", metavar="TIME", help="query, --table: recorded before", **d)
     parser.add_argument(
         "--projection",
         action="append",
@@ -181,6 +184,19 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("name")
     bsub.add_parser(parents=[action_flags], name="list", help="the branches of this log")
 
+    p = sub.add_parser("query", parents=[common], help="the events that match a filter")
+    p.add_argument(
+        "--where",
+        metavar="EXPR",
+        help="JMESPath over {id, stream, type, version, data, metadata}, e.g. "
+        "\"data.amount > 100 && metadata.service == 'payments'\"",
+    )
+    p.add_argument("--type", dest="types", metavar="GLOBS", help="event types, e.g. 'Order*'")
+    p.add_argument("--stream", dest="streams", metavar="GLOBS", help="streams, e.g. 'customer-*'")
+    p.add_argument("--text", metavar="TEXT", help="text anywhere in the payload or metadata")
+    p.add_argument("--branch", default="main", metavar="NAME")
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="print at most N (0: all)")
+
     p = sub.add_parser("diff", parents=[common], help="structural diff of two branch states")
     p.add_argument("a", metavar="A[@POS]")
     p.add_argument("b", metavar="B[@POS]")
@@ -236,10 +252,10 @@ def _open_table(args: argparse.Namespace, table: str | None) -> Any:
         if not isinstance(columns, dict):
             raise UsageError('--columns must be a JSON object like {"type": "kind"}')
     where: dict[str, Any] = {}
-    for item in getattr(args, "where", None) or []:
+    for item in getattr(args, "rows_where", None) or []:
         column, sep, value = item.partition("=")
         if not sep or not column:
-            raise UsageError(f"--where {item!r}: write COLUMN=VALUE")
+            raise UsageError(f"--rows-where {item!r}: write COLUMN=VALUE")
         try:  # 7, 2.5, true, null as such; anything else as text
             parsed = orjson.loads(value)
         except orjson.JSONDecodeError:
@@ -341,6 +357,64 @@ def cmd_state(args: argparse.Namespace) -> int:
     if args.path:
         state = select_path(state, args.path)
     print(_dump(state))
+    return EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from app.search import Filter, matching_rows
+    from models.event import format_key, format_us
+    from models.timeparse import parse_timestamp
+    from replay_engine.query import ExpressionError
+
+    def time(value: str | None, name: str) -> int | None:
+        if value is None:
+            return None
+        try:
+            return parse_timestamp(value)
+        except ValueError as exc:
+            raise UsageError(f"{name}: {exc}") from None
+
+    f = Filter(
+        types=args.types,
+        streams=args.streams,
+        since_us=time(getattr(args, "since", None), "--since"),
+        until_us=time(getattr(args, "until", None), "--until"),
+        text=args.text,
+        where=args.where,
+    )
+    try:
+        f.check()
+    except ExpressionError as exc:
+        raise UsageError(f"--where: {exc}") from None
+    session = _open(args)
+    engine = session.engine
+    if args.branch not in engine.branches():
+        raise UsageError(f"no branch named {args.branch!r}")
+    rows = matching_rows(engine, args.branch, f)
+    shown = rows if args.limit <= 0 else rows[: args.limit]
+    found = []
+    for row, event in engine.iter_events(args.branch, shown):
+        found.append(
+            {
+                "row": row,
+                "key": format_key(event.key),
+                "id": event.event_id,
+                "stream": event.stream,
+                "type": event.type,
+                "version": event.version,
+                "recorded_at": format_us(event.recorded_us),
+                "data": event.data,
+                "metadata": event.metadata,
+            }
+        )
+    if args.json:
+        print(_dump({"filter": f.describe(), "count": int(rows.shape[0]), "events": found}))
+        return EXIT_OK
+    for e in found:
+        print(f"{e['key']:>9}  {e['recorded_at'] or '':<27} {e['stream']:<24} {e['type']:<22} "
+              f"{_short(e['data'], 60)}")  # fmt: skip
+    more = f" (first {len(found):,} shown; --limit 0 for all)" if len(found) < len(rows) else ""
+    print(f"{rows.shape[0]:,} event(s) match {f.describe()} in {args.branch}{more}")
     return EXIT_OK
 
 
@@ -465,6 +539,7 @@ def _short(value: Any, limit: int = 80) -> str:
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "inspect": cmd_inspect,
     "state": cmd_state,
+    "query": cmd_query,
     "branch": cmd_branch,
     "diff": cmd_diff,
     "export": cmd_export,

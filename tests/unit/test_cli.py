@@ -369,7 +369,7 @@ def test_reopen_restores_long_stream_snapshots(tmp_path, capsys) -> None:
 
 
 def test_a_database_table_by_url_with_a_filter(tmp_path, ws, capsys) -> None:
-    """``inspect URL --table T --columns ... --where col=value``: paged, parameterised, read
+    """``inspect URL --table T --columns ... --rows-where col=value``: paged, parameterised, read
     only; the state of a stream comes from the table's rows."""
     import sqlalchemy as sa
 
@@ -404,7 +404,7 @@ def test_a_database_table_by_url_with_a_filter(tmp_path, ws, capsys) -> None:
     assert report["events"] == 30 and report["streams"] == 3
     only = run_json(
         capsys, "state", url, "--table", "events", "--columns", columns,
-        "--where", "aggregate=acct-1", "--workspace", str(tmp_path / "ws2.sqlite"),
+        "--rows-where", "aggregate=acct-1", "--workspace", str(tmp_path / "ws2.sqlite"),
         "--path", "acct-1", "--json",
     )  # fmt: skip
     assert only["data"]["amount"] == 28  # the last deposit of acct-1 (1, 4, ..., 28)

@@ -1,0 +1,107 @@
+"""Filters over a branch's events (app.search) and ``main.py query``."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+import orjson
+import pytest
+
+from app.cli import main
+from app.search import Filter, document, matching_rows
+from app.session import open_session
+from models.edits import Edit, EditKind
+from models.generator import generate
+from models.timeparse import parse_timestamp
+from replay_engine.branches import BranchSpec
+from replay_engine.query import ExpressionError, compile_expression, truthy
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("search")
+    log = folder / "shop.jsonl"
+    generate(log, events=1500, seed=6)
+    session = open_session(log, workspace=folder / "ws.sqlite")
+    yield log, session
+    session.close()
+
+
+def brute(session, branch: str, f: Filter) -> list[int]:  # type: ignore[no-untyped-def]
+    """The same filter the slow way: every event, every field in Python."""
+    engine = session.engine
+    expression = compile_expression(f.where) if f.where else None
+    out = []
+    for row in range(engine.row_count(branch)):
+        e = engine.event_at(branch, row)
+        if f.types and not any(fnmatch.fnmatchcase(e.type, g.strip()) for g in f.types.split(",")):
+            continue
+        if f.streams and not fnmatch.fnmatchcase(e.stream, f.streams):
+            continue
+        if f.since_us is not None and (e.recorded_us is None or e.recorded_us < f.since_us):
+            continue
+        if f.until_us is not None and (e.recorded_us is None or e.recorded_us >= f.until_us):
+            continue
+        body = orjson.dumps([e.data, e.metadata]).lower()
+        if f.text and f.text.lower().encode() not in body:
+            continue
+        if expression is not None and not truthy(expression.search(document(e))):
+            continue
+        out.append(row)
+    return out
+
+
+FILTERS = [
+    Filter(types="Payment*"),
+    Filter(types="OrderPlaced, OrderShipped", streams="order-00001*"),
+    Filter(streams="customer-*", where="data.amount > `2000`"),
+    Filter(where="metadata.service == 'payments' && data.currency == 'GBP'"),
+    Filter(text="mug"),
+    Filter(
+        since_us=parse_timestamp("2025-03-03T12:00:00Z"),
+        until_us=parse_timestamp("2025-03-03T14:00:00Z"),
+        types="Stock*",
+    ),
+]
+
+
+@pytest.mark.parametrize("f", FILTERS, ids=lambda f: f.describe())
+def test_filters_match_a_scan_of_every_event(shop, f: Filter) -> None:  # type: ignore[no-untyped-def]
+    _log, session = shop
+    rows = matching_rows(session.engine, "main", f).tolist()
+    assert rows == brute(session, "main", f)
+    assert rows, "a filter that matches nothing proves little"
+
+
+def test_edited_and_inserted_events_are_checked_on_their_new_version(shop) -> None:  # type: ignore[no-untyped-def]
+    _log, session = shop
+    engine = session.engine
+    name = "search-edit"
+    if name not in engine.branches():
+        engine.add_branch(BranchSpec(name, "main", None, 0))
+        engine.append_edit(name, Edit(EditKind.EDIT, 5, changes={"type": "Renamed"}))
+    rows = matching_rows(engine, name, Filter(types="Renamed")).tolist()
+    assert rows == [5]
+    assert 5 not in matching_rows(engine, name, Filter(types=engine.event_at("main", 5).type))
+
+
+def test_a_bad_query_says_so(shop) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ExpressionError):
+        matching_rows(shop[1].engine, "main", Filter(where="data.amount >"))
+
+
+def test_query_command(shop, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    log, session = shop
+    ws = str(tmp_path / "q.sqlite")
+    code = main(["query", str(log), "--type", "Payment*", "--where", "data.amount > 20000",
+                 "--json", "--workspace", ws])  # fmt: skip
+    out = orjson.loads(capsys.readouterr().out)
+    assert code == 0
+    expected = brute(session, "main", Filter(types="Payment*", where="data.amount > `20000`"))
+    assert out["count"] == len(expected)
+    assert [e["row"] for e in out["events"]] == expected[:100]
+    assert all(e["data"]["amount"] > 20000 for e in out["events"])
+    with pytest.raises(SystemExit) as failed:
+        main(["query", str(log), "--where", "data.amount >", "--workspace", ws])
+    assert failed.value.code == 2 and "--where" in capsys.readouterr().err
