@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -194,6 +196,10 @@ class EventTableModel(QAbstractTableModel):
         self._inserted_bg: QColor | None = None
         self._originals: dict[int, str] = {}
         self._breakpoints: dict[EventKey, bool] = {}
+        self._view: npt.NDArray[np.int64] | None = None
+        """Display rows shown when a filter hides the others (ascending); None: all."""
+        self._matches: npt.NDArray[np.int64] | None = None
+        """Display rows a filter matches, when it only highlights them."""
         self._breakpoint_icons = (_dot_icon("#e0245e", True), _dot_icon("#e0245e", False))
         navigator.sessionChanged.connect(self._reset)
         navigator.positionChanged.connect(self._on_position)
@@ -227,6 +233,7 @@ class EventTableModel(QAbstractTableModel):
 
     def _reset(self) -> None:
         self.beginResetModel()
+        self._view = self._matches = None  # the rows changed: the filter bar runs again
         self._chunks.clear()
         self._summaries.clear()
         self._originals.clear()
@@ -236,20 +243,59 @@ class EventTableModel(QAbstractTableModel):
     def _on_position(self, row: int) -> None:
         old, self._current = self._current, row
         last = len(self.COLUMNS) - 1
-        for r in (old, row):
-            if 0 <= r < self.rowCount():
+        for display in (old, row):
+            r = self.view_row(display)
+            if r is not None and 0 <= r < self.rowCount():
                 self.dataChanged.emit(self.index(r, 0), self.index(r, last))
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else self._nav.count
+        if parent.isValid():
+            return 0
+        return self._nav.count if self._view is None else int(self._view.shape[0])
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
         if orientation == Qt.Orientation.Vertical:
-            return self._gutter(section, role)
+            return self._gutter(self.display_row(section), role)
         return _header(self.COLUMNS, section, orientation, role)
+
+    # --- filtering ---------------------------------------------------------------------------
+
+    def set_filter(self, matches: npt.NDArray[np.int64] | None, *, hide: bool) -> None:
+        """Show only ``matches`` (``hide``), or show every row with the others dimmed;
+        None clears the filter. Rows of the model are then view rows: map them with
+        :meth:`display_row` / :meth:`view_row`."""
+        self.beginResetModel()
+        self._view = matches if (hide and matches is not None) else None
+        self._matches = matches if (not hide and matches is not None) else None
+        self._summaries.clear()
+        self.endResetModel()
+
+    @property
+    def filtered(self) -> bool:
+        return self._view is not None
+
+    def display_row(self, view_row: int) -> int:
+        """The navigator's row shown on model row ``view_row``."""
+        view = self._view
+        return view_row if view is None or view_row < 0 else int(view[view_row])
+
+    def view_row(self, display_row: int) -> int | None:
+        """The model row showing ``display_row`` (None: the filter hides it)."""
+        view = self._view
+        if view is None:
+            return display_row
+        i = int(np.searchsorted(view, display_row))
+        return i if i < view.shape[0] and int(view[i]) == display_row else None
+
+    def _is_match(self, row: int) -> bool:
+        matches = self._matches
+        if matches is None:
+            return True
+        i = int(np.searchsorted(matches, row))
+        return i < matches.shape[0] and int(matches[i]) == row
 
     def set_breakpoints(self, keys: dict[EventKey, bool]) -> None:
         """Events with a breakpoint (and whether it is enabled), drawn in the gutter."""
@@ -339,7 +385,8 @@ class EventTableModel(QAbstractTableModel):
     def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
         if not index.isValid():
             return None
-        row, col = index.row(), index.column()
+        col = index.column()
+        row = self.display_row(index.row())
         rows = self._nav.rows
         if not 0 <= row < len(rows):
             return None
@@ -369,8 +416,8 @@ class EventTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if row == self._current:
                 return self._current_fg
-            if rows.dropped[row]:
-                return self._dropped_fg
+            if rows.dropped[row] or not self._is_match(row):
+                return self._dropped_fg  # what a highlighting filter does not match: dimmed
             return None
         if role == Qt.ItemDataRole.FontRole:
             if rows.dropped[row]:
@@ -458,7 +505,7 @@ class EventTableModel(QAbstractTableModel):
 
     def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
         data = QMimeData()
-        rows = sorted({i.row() for i in indexes if i.isValid()})
+        rows = sorted({self.display_row(i.row()) for i in indexes if i.isValid()})
         if rows:
             data.setData(ROW_MIME, str(rows[0]).encode())
         return data

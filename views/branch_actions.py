@@ -377,8 +377,7 @@ class BranchActions(QObject):
 
     def timeline_menu(self, row: int, pos: QPoint) -> None:
         if row >= 0:
-            self.w.table.selectRow(row)
-            self.w.table.setCurrentIndex(self.w.table.event_model.index(row, 0))
+            self.w.table.select_display_row(row)
         self.update()
         menu = self._event_menu(row)
         self.last_menu = menu

@@ -525,7 +525,11 @@ class DebugActions(QObject):
         window.navigator.positionChanged.connect(lambda _row: self.update())
         window.navigator.busyChanged.connect(lambda _b: self.update())
         table = window.table
-        table.verticalHeader().sectionClicked.connect(guarded("Breakpoint")(self.toggle_row))
+        table.verticalHeader().sectionClicked.connect(
+            guarded("Breakpoint")(
+                lambda section: self.toggle_row(table.event_model.display_row(section))
+            )
+        )
         self.dialog: BreakpointDialog | None = None
 
     def _action(self, text: str, shortcut: str, tip: str) -> QAction:

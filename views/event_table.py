@@ -82,25 +82,26 @@ class EventTableView(QTableView):
     @guarded("Event table")
     def _follow(self, row: int) -> None:
         """Select and scroll to the current row (the model also paints it)."""
-        if row < 0 or row >= self.event_model.rowCount():
+        view_row = self.event_model.view_row(row) if row >= 0 else None
+        if view_row is None or view_row >= self.event_model.rowCount():
             if row < 0 and self.event_model.rowCount():
                 self.scrollToTop()
             return
         # The current position is painted by the model (its own colour); the selection stays
         # the user's, so "where I am" and "what I clicked" never look alike.
-        index = self.event_model.index(row, 0)
+        index = self.event_model.index(view_row, 0)
         self.selectionModel().setCurrentIndex(index, self.selectionModel().SelectionFlag.NoUpdate)
         self.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)
 
     def _on_double_clicked(self, index: QModelIndex | QPersistentModelIndex) -> None:
         if index.isValid():
-            self.jumpRequested.emit(index.row())
+            self.jumpRequested.emit(self.event_model.display_row(index.row()))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             index = self.currentIndex()
             if index.isValid():
-                self.jumpRequested.emit(index.row())
+                self.jumpRequested.emit(self.event_model.display_row(index.row()))
                 event.accept()
                 return
         super().keyPressEvent(event)
@@ -108,7 +109,14 @@ class EventTableView(QTableView):
     def target_row(self) -> int:
         """The row edits apply to: the one the user picked, else the cursor's."""
         index = self.currentIndex()
-        return index.row() if index.isValid() else self._nav.row
+        return self.event_model.display_row(index.row()) if index.isValid() else self._nav.row
+
+    def select_display_row(self, row: int) -> None:
+        """Select the row showing the navigator's row ``row`` (if the filter shows it)."""
+        view_row = self.event_model.view_row(row)
+        if view_row is not None:
+            self.selectRow(view_row)
+            self.setCurrentIndex(self.event_model.index(view_row, 0))
 
     def _on_menu(self, pos: QPoint) -> None:
         index = self.indexAt(pos)
@@ -116,14 +124,20 @@ class EventTableView(QTableView):
             self.selectRow(index.row())
             self.setCurrentIndex(index)
         self.menuRequested.emit(
-            index.row() if index.isValid() else -1, self.viewport().mapToGlobal(pos)
+            self.event_model.display_row(index.row()) if index.isValid() else -1,
+            self.viewport().mapToGlobal(pos),
         )
 
     # --- moving events by dragging their rows ------------------------------------------------
 
     def _accepts(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> bool:
-        """Only rows of this table (a private mime type), and only in a branch."""
-        return self._nav.branch != "main" and event.mimeData().hasFormat(ROW_MIME)
+        """Only rows of this table (a private mime type), only in a branch, and not while a
+        filter hides rows (where a row lands would be ambiguous)."""
+        return (
+            self._nav.branch != "main"
+            and not self.event_model.filtered
+            and event.mimeData().hasFormat(ROW_MIME)
+        )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if self._accepts(event):
