@@ -53,6 +53,7 @@ from views.compare_view import CompareView
 from views.debug_panels import DebugActions
 from views.event_detail import EventDetail
 from views.event_table import EventTableView
+from views.filter_bar import FilterActions, FilterBar
 from views.metric_chart import MetricChart
 from views.panels import GoToDialog, ImportReport, MessageBar
 from views.projection_actions import ProjectionActions
@@ -121,6 +122,9 @@ class MainWindow(QMainWindow):
         self.debug_actions = DebugActions(self)
         self.debug_actions.install()
         self.side_inspector = side_inspector.install(self)
+        self.filter_bar = FilterBar(self)
+        self.central_box.insertWidget(1, self.filter_bar)
+        self.filter_actions = FilterActions(self, self.filter_bar)
         self.projection_actions.changed.connect(self.side_inspector.fill)
         self._build_status()
         self._connect()
@@ -169,6 +173,7 @@ class MainWindow(QMainWindow):
         box.setSpacing(2)
         box.addWidget(self.message_bar)
         box.addWidget(self.stack, 1)
+        self.central_box = box
         self.setCentralWidget(central)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -281,6 +286,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
 
         go = bar.addMenu("&Go")
+        self.go_menu = go
         for action in (
             self.step_action,
             self.back_step_action,
