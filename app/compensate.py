@@ -26,7 +26,7 @@ import orjson
 from app.errors import UsageError
 from app.export import export_branch
 from app.history import Changed, changed_events
-from models.event import JSON, format_key, format_us
+from models.event import JSON, format_key, format_us, parse_key
 from replay_engine.diff import diff, equal, format_path
 from replay_engine.engine import MAIN
 from replay_engine.merge_patch import merge_patch
@@ -244,6 +244,8 @@ class ExportReport:
     events_written: int
     source_events: int
     changed: list[Changed]
+    bookmarks: list[dict[str, Any]] = field(default_factory=list)
+    """The log's bookmarked events with their notes (key, event id, type, note)."""
 
     def by_kind(self, kind: str) -> list[Changed]:
         return [c for c in self.changed if c.kind == kind]
@@ -278,6 +280,7 @@ class ExportReport:
             "events_written": self.events_written,
             "source_events": self.source_events,
             **{kind: [item(c) for c in self.by_kind(kind)] for kind in _KINDS},
+            "bookmarks": self.bookmarks,
         }
 
     def to_markdown(self) -> str:
@@ -303,6 +306,13 @@ class ExportReport:
                         f"{_short(ch['new'])}"
                     )
             lines.append("")
+        if self.bookmarks:
+            lines.append(f"## Bookmarks ({len(self.bookmarks)})")
+            lines.append("")
+            for b in self.bookmarks:
+                note = f": {b['note']}" if b["note"] else ""
+                lines.append(f"- {b['key']} {b['type']} on `{b['stream']}`{note}")
+            lines.append("")
         return "\n".join(lines)
 
     def counts_line(self) -> str:
@@ -322,6 +332,22 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def bookmark_entries(session: Any, branch: str) -> list[dict[str, Any]]:
+    """The bookmarks as a report lists them (those the branch has, in its order)."""
+    out = []
+    for text, note in session.bookmarks().items():
+        key = parse_key(text)
+        row = None if key is None else session.engine.row_of(branch, key)
+        if key is None or row is None:
+            continue
+        e = session.engine.event_at(branch, row)
+        out.append(
+            {"key": text, "row": row, "event_id": e.event_id, "stream": e.stream,
+             "type": e.type, "note": note}
+        )  # fmt: skip
+    return sorted(out, key=lambda b: int(b["row"]))
+
+
 def report_path(out: Path) -> Path:
     """Where the report of an export to ``out`` goes: next to it."""
     return out.with_name(out.name + ".report.md")
@@ -333,7 +359,13 @@ def export_with_report(session: Any, branch: str, out: Path, fmt: str = "jsonl")
         raise UsageError("that is the source log itself; Rewind never writes the source log")
     count = export_branch(session, branch, out, fmt)
     report = ExportReport(
-        branch, str(out), fmt, count, len(session.log), changed_events(session.engine, branch)
+        branch,
+        str(out),
+        fmt,
+        count,
+        len(session.log),
+        changed_events(session.engine, branch),
+        bookmark_entries(session, branch),
     )
     md = report_path(out)
     md.write_text(report.to_markdown(), encoding="utf-8")

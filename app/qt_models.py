@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPoint,
     Qt,
     Signal,
 )
@@ -156,6 +157,19 @@ def _header(columns: Sequence[str], section: int, orientation: Qt.Orientation, r
 # --- the event table -----------------------------------------------------------------------
 
 
+def _bookmark_icon(color: str) -> QIcon:
+    """A bookmark ribbon."""
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(color))
+    painter.drawPolygon([QPoint(2, 0), QPoint(10, 0), QPoint(10, 12), QPoint(6, 8), QPoint(2, 12)])
+    painter.end()
+    return QIcon(pixmap)
+
+
 def _dot_icon(color: str, filled: bool) -> QIcon:
     """A breakpoint's dot: filled when enabled, a ring when disabled."""
     pixmap = QPixmap(12, 12)
@@ -201,6 +215,8 @@ class EventTableModel(QAbstractTableModel):
         self._matches: npt.NDArray[np.int64] | None = None
         """Display rows a filter matches, when it only highlights them."""
         self._breakpoint_icons = (_dot_icon("#e0245e", True), _dot_icon("#e0245e", False))
+        self._bookmarks: dict[EventKey, str] = {}
+        self._bookmark_icon = _bookmark_icon("#2f80ed")
         navigator.sessionChanged.connect(self._reset)
         navigator.positionChanged.connect(self._on_position)
 
@@ -303,6 +319,17 @@ class EventTableModel(QAbstractTableModel):
         if self.rowCount():
             self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, self.rowCount() - 1)
 
+    def set_bookmarks(self, notes: dict[EventKey, str]) -> None:
+        """Bookmarked events and their notes, drawn in the gutter (below a breakpoint)."""
+        self._bookmarks = dict(notes)
+        if self.rowCount():
+            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, self.rowCount() - 1)
+
+    def bookmark_at(self, row: int) -> str | None:
+        if not self._bookmarks or not 0 <= row < len(self._nav.rows):
+            return None
+        return self._bookmarks.get(int(self._nav.rows.keys[row]))
+
     def breakpoint_at(self, row: int) -> bool | None:
         """None: no breakpoint on that row's event; else whether it is enabled."""
         if not self._breakpoints or not 0 <= row < len(self._nav.rows):
@@ -315,13 +342,16 @@ class EventTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole:
             enabled = self.breakpoint_at(row)
             if enabled is None:
-                return None
+                return self._bookmark_icon if self.bookmark_at(row) is not None else None
             return self._breakpoint_icons[0 if enabled else 1]
         if role == Qt.ItemDataRole.ToolTipRole:
             enabled = self.breakpoint_at(row)
+            note = self.bookmark_at(row)
+            mark = "" if note is None else f"\nBookmark{': ' + note if note else ''}"
             if enabled is None:
-                return "Click to set a breakpoint on this event (F9)"
-            return "Breakpoint (disabled)" if not enabled else "Breakpoint: click to clear"
+                return "Click to set a breakpoint on this event (F9)" + mark
+            text = "Breakpoint (disabled)" if not enabled else "Breakpoint: click to clear"
+            return text + mark
         return None
 
     def event_at(self, row: int) -> Event:

@@ -53,6 +53,7 @@ GENERIC = GenericProjection.name
 STREAMS_SUFFIX = "#streams"
 """Projection-name suffix of the persisted per-stream snapshots of long streams."""
 
+_BOOKMARKS = "bookmarks"
 _DEBUG_META = "debug_points"
 """Workspace meta key (+ ":" source id): the log's breakpoints and watches as JSON."""
 _GROUPS_META = "edit_groups:"
@@ -195,6 +196,22 @@ class Session:
             return
         with contextlib.suppress(WorkspaceError):
             self.workspace.set_meta(f"{_DEBUG_META}:{self.source_id}", orjson.dumps(data).decode())
+
+    def bookmarks(self) -> dict[str, str]:
+        """Bookmarked events of this log: event key text (``@123``, ``@+2``) -> note."""
+        found = self.debug_points().get(_BOOKMARKS, {})
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+    def set_bookmark(self, key: EventKey, note: str | None) -> None:
+        """Bookmark the event (with ``note``, may be empty), or remove it (None)."""
+        points = self.debug_points()
+        marks = dict(points.get(_BOOKMARKS, {}))
+        if note is None:
+            marks.pop(format_key(key), None)
+        else:
+            marks[format_key(key)] = note
+        points[_BOOKMARKS] = marks
+        self.save_debug_points(points)
 
     def use_projection(self, name: str) -> None:
         """Make ``name`` the projection the engine (and everything showing state) uses. The

@@ -47,6 +47,7 @@ from app.workers import Job, JobSlot
 from models.event import format_key
 from models.problems import InputError, Problem
 from views import side_inspector
+from views.bookmarks import BookmarkActions
 from views.branch_actions import BranchActions
 from views.branch_panel import BranchPanel
 from views.compare_view import CompareView
@@ -125,6 +126,8 @@ class MainWindow(QMainWindow):
         self.filter_bar = FilterBar(self)
         self.central_box.insertWidget(1, self.filter_bar)
         self.filter_actions = FilterActions(self, self.filter_bar)
+        self.bookmark_actions = BookmarkActions(self)
+        self.bookmark_actions.install()
         self.projection_actions.changed.connect(self.side_inspector.fill)
         self._build_status()
         self._connect()
