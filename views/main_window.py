@@ -46,7 +46,7 @@ from app.session import Session
 from app.workers import Job, JobSlot
 from models.event import format_key
 from models.problems import InputError, Problem
-from views import side_inspector
+from views import lag_view, side_inspector
 from views.bookmarks import BookmarkActions
 from views.branch_actions import BranchActions
 from views.branch_panel import BranchPanel
@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
         self.filter_actions = FilterActions(self, self.filter_bar)
         self.bookmark_actions = BookmarkActions(self)
         self.bookmark_actions.install()
+        self.lag_panel = lag_view.install(self)
         self.projection_actions.changed.connect(self.side_inspector.fill)
         self._build_status()
         self._connect()

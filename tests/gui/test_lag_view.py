@@ -1,0 +1,26 @@
+"""The Processing lag dock on the small shop log (processed 1.5 ms × (pos + 1) after each
+recorded time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+from tests.gui.shop import make_session
+from tests.gui.test_window import open_window
+
+
+def test_lag_summary_plot_and_cursor(qtbot: Any, settings: QSettings) -> None:
+    w = open_window(qtbot, settings, make_session())
+    panel = w.lag_panel
+    assert panel.lag is not None and panel.lag.lag_us.tolist() == [
+        1500 * (p + 1) for p in range(20)
+    ]
+    assert "p50" in panel.summary.text() and "0 events processed out of recorded order" in (
+        panel.summary.text()
+    )
+    x, y = panel.curves[50].getData()
+    assert len(x) > 0 and max(y) <= 0.03
+    w.navigator.go_to(3)
+    assert "@3" in panel.at_cursor.text() and "+6.0 ms" in panel.at_cursor.text()
