@@ -87,8 +87,7 @@ class BookmarkActions(QObject):
         self.dock = w._dock(
             "Bookmarks", "bookmarksDock", self.panel, Qt.DockWidgetArea.LeftDockWidgetArea
         )
-        w.tabifyDockWidget(w.debug_actions.breakpoints_dock, self.dock)
-        w.debug_actions.breakpoints_dock.raise_()
+        self.dock.hide()  # shown with the first bookmark, or from the Go menu
         w.go_menu.addSeparator()
         w.go_menu.addAction(self.toggle_action)
         w.go_menu.addAction(self.note_action)
@@ -112,6 +111,8 @@ class BookmarkActions(QObject):
             return
         nav.session.set_bookmark(nav.key_at(row), note)
         self.refresh()
+        if note is not None and not self.dock.isVisible():
+            self.dock.show()
 
     def toggle_current(self) -> None:
         nav = self.w.navigator

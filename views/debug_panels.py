@@ -549,7 +549,8 @@ class DebugActions(QObject):
         self.history_dock = w._dock("Value history", "valueHistoryDock", self.history, bottom)
         w.tabifyDockWidget(w.chart_dock, self.watches_dock)
         w.tabifyDockWidget(self.watches_dock, self.history_dock)
-        w.compare_dock.raise_()
+        self.watches_dock.hide()  # shown when asked for (Debug menu, "Watch this", a value's
+        self.history_dock.hide()  # history): the table keeps its height meanwhile
         menu = QMenu("&Debug", w)
         menu.setObjectName("debugMenu")
         for action in (self.forward_action, self.backward_action, self.toggle_action):
@@ -572,12 +573,13 @@ class DebugActions(QObject):
         w = self.w
         for dock in (self.breakpoints_dock, self.watches_dock, self.history_dock):
             dock.setFloating(False)
-            dock.show()
+        self.breakpoints_dock.show()
         w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.breakpoints_dock)
         w.splitDockWidget(w.branch_dock, self.breakpoints_dock, Qt.Orientation.Vertical)
         w.tabifyDockWidget(w.chart_dock, self.watches_dock)
         w.tabifyDockWidget(self.watches_dock, self.history_dock)
-        w.compare_dock.raise_()
+        self.watches_dock.hide()
+        self.history_dock.hide()
 
     def update(self) -> None:
         nav = self.w.navigator

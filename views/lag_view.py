@@ -68,6 +68,15 @@ class LagPanel(QWidget):
         layout.addLayout(body, 1)
         window.navigator.sessionChanged.connect(self.refresh)
         window.navigator.positionChanged.connect(self._on_position)
+        window.theme.changed.connect(self._apply_theme)
+        self._apply_theme()
+
+    def _apply_theme(self) -> None:
+        c = self.w.theme.colors
+        self.plot.setBackground(c.base)
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setTextPen(c.text)
+            self.plot.getAxis(axis).setPen(c.muted)
 
     @guarded("Processing lag")
     def refresh(self) -> None:
@@ -133,7 +142,7 @@ def install(window: MainWindow) -> LagPanel:
     panel = LagPanel(window)
     dock = window._dock("Processing lag", "lagDock", panel, Qt.DockWidgetArea.BottomDockWidgetArea)
     window.tabifyDockWidget(window.chart_dock, dock)
-    window.compare_dock.raise_()
+    dock.hide()  # View ▸ Processing lag
     window.lag_dock = dock
     window.view_menu.insertAction(window.view_menu.actions()[-3], dock.toggleViewAction())
     return panel
