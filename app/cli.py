@@ -308,10 +308,14 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from app.findings import findings_lines, findings_report
     from app.reports import inspect_report
 
     session = _open(args)
     report = inspect_report(session)
+    found = findings_report(session)
+    report.update(found["findings"])  # conflicts, gaps, redeliveries, id_collisions, ...
+    report.update(found)
     if args.json:
         print(_dump(report))
         return EXIT_OK
@@ -329,6 +333,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         f"records read: {report['records_read']:,}, imported: {report['events']:,}, "
         f"skipped: {report['skipped']:,}, warnings: {report['warnings']:,}"
     )
+    for line in findings_lines(report):
+        print(line)
     if session.problems:
         print("import problems:", file=sys.stderr)
         _print_problems(session.problems)

@@ -433,3 +433,16 @@ def test_state_as_of_a_time(tmp_path, ws, capsys) -> None:
     assert run_json(capsys, "state", str(log), "--as-of", "2020-01-01", "--workspace", ws) == {}
     code, _out, err = run(capsys, "state", str(log), "--as-of", "soon", "--workspace", ws)
     assert code == 2 and "--as-of" in err
+
+
+def test_inspect_reports_concurrency_findings(shop, ws, capsys) -> None:
+    path, summary = shop
+    report = run_json(capsys, "inspect", str(path), "--workspace", ws, "--json")
+    assert len(report["conflicts"]) == len(summary.conflicts)
+    for found, planted in zip(report["conflicts"], summary.conflicts, strict=True):
+        assert found["stream"] == planted.stream and found["version"] == planted.version
+        assert len(found["event_ids"]) >= 2
+    assert len(report["redeliveries"]) == len(summary.redeliveries)
+    assert report["gaps"] == [] and report["id_collisions"] == []
+    code, out, _err = run(capsys, "inspect", str(path), "--workspace", ws)
+    assert code == 0 and "concurrency findings:" in out
