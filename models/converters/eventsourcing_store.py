@@ -1,4 +1,5 @@
-"""SQLite stores written by the Python ``eventsourcing`` library (9.x), as canonical lines.
+"""Stores written by the Python ``eventsourcing`` library (9.x), as canonical lines: SQLite
+files (:data:`CONVERTER`) and PostgreSQL databases by URL (:func:`convert_postgres`).
 
 What the library writes (``eventsourcing/sqlite.py`` and ``persistence.py``, 9.5):
 
@@ -29,11 +30,26 @@ The mapping (one canonical line per stored event, in notification order):
 - An encrypted store raises :class:`~models.problems.InputError` before anything is written.
 
 Reading never changes the database nor creates anything beside it (see :func:`open_store`).
+
+**PostgreSQL** (``eventsourcing/postgres.py``, 9.5): the application recorder's table is
+``<application name>_events`` (lower case) in the schema ``POSTGRES_SCHEMA`` (default
+``public``; the library creates its tables and types there, not the schema), with
+``originator_id uuid`` (``text`` with ``ORIGINATOR_ID_TYPE=text``), ``originator_version
+bigint``, ``topic text``, ``state bytea`` and ``notification_id bigserial`` under a unique
+index; ``<name>_snapshots`` has them without ``notification_id``. In the schema, the
+tables are found by these columns; ``state`` is what SQLite stores hold and is converted the
+same way (a uuid is read as its hyphenated text). Everything is read in one ``REPEATABLE
+READ, READ ONLY`` transaction (one snapshot; the server refuses any write), in keyset pages
+of ``notification_id`` (never OFFSET). Problems name ``<URL, password masked>#<schema>.
+<table>`` as their file and the notification id as their line. :func:`postgres_key` tells
+whether events were added since.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import re
 import shutil
@@ -41,7 +57,7 @@ import sqlite3
 import tempfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -50,6 +66,10 @@ from urllib.parse import quote
 from uuid import UUID
 
 import orjson
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from models.converters.base import (
     Conversion,
@@ -72,6 +92,15 @@ CHUNK_ROWS: Final = 2048
 SAMPLE_ROWS: Final = 16
 """Rows looked at before anything is written, to tell an encrypted store from bad rows."""
 COPY_ATTEMPTS: Final = 3
+PG_EVENT_COLUMNS: Final = EVENT_COLUMNS | {"notification_id"}
+"""An application recorder's table on PostgreSQL (``notification_id bigserial``, uniquely
+indexed); without ``notification_id``: an aggregate recorder's (snapshots)."""
+PG_DEFAULT_SCHEMA: Final = "public"
+"""The library's schema when ``POSTGRES_SCHEMA`` is not set."""
+PG_PAGE_ROWS: Final = 5000
+"""Rows per query when reading PostgreSQL (one progress call each)."""
+PG_CONNECT_TIMEOUT: Final = 10
+"""Seconds a server has to answer (unless the URL sets ``connect_timeout``)."""
 
 _BIG: Final = 2.0**63
 """orjson reads an integer literal outside [-2**63, 2**64) as a float, losing digits; a float
@@ -391,6 +420,8 @@ def _recorded_us(stamp: Any) -> int | None:
 
 
 def _stream(originator_id: Any) -> str:
+    if isinstance(originator_id, UUID):  # a PostgreSQL uuid column, as the driver reads it
+        return str(originator_id)
     if not isinstance(originator_id, str) or not originator_id:
         raise _BadRow(f"originator_id {originator_id!r} is not text")
     if _HEX32.fullmatch(originator_id):
@@ -405,7 +436,7 @@ def _event_type(topic: Any) -> str:
 
 
 def _convert_row(
-    row: tuple[int, Any, Any, Any, Any], streams: dict[Any, str], unknown: Counter[str]
+    row: Sequence[Any], streams: dict[Any, str], unknown: Counter[str]
 ) -> tuple[bytes, list[str]]:
     """The canonical line of one stored event and its warnings; :class:`_BadRow` if none.
     ``streams`` caches originator ids already seen (aggregates have many events)."""
@@ -416,8 +447,8 @@ def _convert_row(
     if type(version) is not int:
         raise _BadRow(f"originator_version {version!r} is not an integer")
     event_type = _event_type(topic)
-    if isinstance(state, str):
-        state = state.encode("utf-8")
+    if type(state) is not bytes:
+        state = _bytes(state)
     if not isinstance(state, bytes):
         raise _BadRow(f"the state is {type(state).__name__}, not bytes")
     fields, warnings = _parse_state(state, unknown)
@@ -444,9 +475,21 @@ def _convert_row(
     return line, warnings
 
 
+def _bytes(state: Any) -> Any:
+    """A state as bytes: text (a TEXT column) encoded, a driver's buffer (``bytea`` read by
+    psycopg2) copied; anything else as it is."""
+    if isinstance(state, str):
+        return state.encode("utf-8")
+    if isinstance(state, memoryview | bytearray):
+        return bytes(state)
+    return state
+
+
 def _looks_encrypted(state: Any) -> bool:
     """Bytes that are neither JSON text nor the start of zlib-compressed JSON: what the
     library's AES-GCM cipher writes (12-byte nonce, 16-byte tag, ciphertext)."""
+    if isinstance(state, memoryview | bytearray):
+        state = bytes(state)
     if not isinstance(state, bytes) or len(state) < 28:
         return False
     try:
@@ -465,6 +508,8 @@ def _looks_encrypted(state: Any) -> bool:
 
 
 def _excerpt(state: Any) -> str:
+    if isinstance(state, memoryview | bytearray):
+        state = bytes(state)
     if isinstance(state, str):
         return excerpt(state.encode("utf-8"))
     if not isinstance(state, bytes):
@@ -512,52 +557,116 @@ class EventsourcingStore:
             raise InputError(f"{path}: not a SQLite database (no 'SQLite format 3' header)")
         with open_store(path) as conn:
             try:
-                return _Run(path, conn, out, strict, progress).run()
+                return _convert_sqlite(str(path), conn, out, strict, progress)
             except sqlite3.Error as exc:
                 raise InputError(f"{path}: cannot read the database ({exc})") from None
 
 
+def _convert_sqlite(
+    label: str,
+    conn: sqlite3.Connection,
+    out: IO[bytes],
+    strict: bool,
+    progress: ProgressFn | None,
+) -> Conversion:
+    events, others = _tables(conn)
+    notes: list[str] = []
+    for name in others:
+        count, aggregates = conn.execute(
+            f"SELECT count(*), count(DISTINCT originator_id) FROM {_ident(name)}"
+        ).fetchone()
+        notes.extend(_snapshot_note(name, count, aggregates))
+    if not events:
+        found = f" (only {', '.join(others)}, without notification ids)" if others else ""
+        raise InputError(
+            f"{label}: no table of stored events from the eventsourcing library "
+            f"(columns originator_id, originator_version, topic, state){found}; convert "
+            "the database of the application itself"
+        )
+    table, note = _choose(events)
+    notes.extend(note)
+    total = conn.execute(f"SELECT count(*) FROM {_ident(table)}").fetchone()[0]
+    cursor = conn.execute(
+        "SELECT rowid, originator_id, originator_version, topic, state "
+        f"FROM {_ident(table)} ORDER BY rowid"
+    )
+    pages = iter(lambda: cursor.fetchmany(CHUNK_ROWS), [])
+    return _Run(label, table, out, strict, progress).run(total, pages, notes)
+
+
+def _snapshot_note(table: str, count: int, aggregates: int) -> list[str]:
+    if not count:
+        return []
+    return [
+        f"{count} snapshots of {aggregates} aggregates (table {table}) were not imported: "
+        "Rewind replays the events themselves and does not need them"
+    ]
+
+
+def _choose(events: list[str]) -> tuple[str, list[str]]:
+    """The events table read when there are several (one application's recorder each), and
+    a note naming the others."""
+    table = "stored_events" if "stored_events" in events else sorted(events)[0]
+    left = [name for name in sorted(events) if name != table]
+    if not left:
+        return table, []
+    return table, [
+        f"read the events of table {table}; the database also holds event tables "
+        f"{', '.join(left)}, which were not converted"
+    ]
+
+
+_Row = Sequence[Any]
+"""(notification id, originator_id, originator_version, topic, state)."""
+
+
 class _Run:
+    """The rows of one events table, in notification order, as canonical lines; problems
+    against ``label`` at the row's notification id."""
+
     def __init__(
         self,
-        path: Path,
-        conn: sqlite3.Connection,
+        label: str,
+        table: str,
         out: IO[bytes],
         strict: bool,
         progress: ProgressFn | None,
     ) -> None:
-        self.path = path
-        self.label = str(path)
-        self.conn = conn
+        self.label = label
+        self.table = table
         self.out = out
         self.strict = strict
         self.progress = progress
         self.result = Conversion()
         self.unknown: Counter[str] = Counter()
 
-    def run(self) -> Conversion:
-        table, notes = self._pick_table()
-        select = (
-            "SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {_ident(table)} ORDER BY rowid"
-        )
-        sample = self.conn.execute(f"{select} LIMIT {SAMPLE_ROWS}").fetchall()
+    def run(self, total: int, pages: Iterable[Sequence[_Row]], notes: list[str]) -> Conversion:
+        """Convert every row of ``pages`` (``total`` of them); an encrypted store is refused
+        (:class:`InputError`) from its first rows, before anything is written."""
+        pages = iter(pages)
+        head: list[Sequence[_Row]] = []
+        seen = 0
+        for page in pages:
+            head.append(page)
+            seen += len(page)
+            if seen >= SAMPLE_ROWS:
+                break
+        sample = [row for page in head for row in page][:SAMPLE_ROWS]
         if sample and all(_looks_encrypted(row[4]) for row in sample):
-            reason = f"the events in table {table} are {ENCRYPTED}"
+            reason = f"the events in table {self.table} are {ENCRYPTED}"
             problem = Problem(self.label, 0, 0, reason, excerpt=_excerpt(sample[0][4]))
             raise InputError(f"{self.label}: {reason}", [problem])
-        total = self.conn.execute(f"SELECT count(*) FROM {_ident(table)}").fetchone()[0]
         self._report(0, total)
-        cursor = self.conn.execute(select)
         done = 0
         streams: dict[Any, str] = {}
-        while rows := cursor.fetchmany(CHUNK_ROWS):
+        table = self.table
+        for rows in itertools.chain(head, pages):
             lines: list[bytes] = []
             for row in rows:
                 try:
                     line, warnings = _convert_row(row, streams, self.unknown)
                 except _BadRow as exc:
-                    self._skip(table, row, str(exc))
+                    self._skip(row, str(exc))
                     continue
                 lines.append(line)
                 for warning in warnings:
@@ -575,53 +684,280 @@ class _Run:
         self.result.notes = notes
         return self.result
 
-    def _pick_table(self) -> tuple[str, list[str]]:
-        events, others = _tables(self.conn)
-        notes: list[str] = []
-        for name in others:
-            count, aggregates = self.conn.execute(
-                f"SELECT count(*), count(DISTINCT originator_id) FROM {_ident(name)}"
-            ).fetchone()
-            if count:
-                notes.append(
-                    f"{count} snapshots of {aggregates} aggregates (table {name}) were not "
-                    "imported: Rewind replays the events themselves and does not need them"
-                )
-        if not events:
-            found = f" (only {', '.join(others)}, without notification ids)" if others else ""
-            raise InputError(
-                f"{self.label}: no table of stored events from the eventsourcing library "
-                f"(columns originator_id, originator_version, topic, state){found}; convert "
-                "the database of the application itself"
-            )
-        table = "stored_events" if "stored_events" in events else sorted(events)[0]
-        left = [name for name in sorted(events) if name != table]
-        if left:
-            notes.append(
-                f"read the events of table {table}; the database also holds event tables "
-                f"{', '.join(left)}, which were not converted"
-            )
-        return table, notes
-
     def _report(self, done: int, total: int) -> None:
-        if self.progress is not None and not self.progress(done, total):
+        if self.progress is not None and not self.progress(done, max(done, total)):
             raise ConversionCancelled()
 
-    def _skip(self, table: str, row: tuple[int, Any, Any, Any, Any], reason: str) -> None:
-        where = f"table {table}, aggregate {row[1]!s:.40} version {row[2]!s:.20}"
+    def _skip(self, row: _Row, reason: str) -> None:
+        where = f"table {self.table}, aggregate {row[1]!s:.40} version {row[2]!s:.20}"
         self._problem(row, f"{reason} ({where}); the event was skipped", Severity.ERROR)
         self.result.skipped += 1
 
-    def _problem(
-        self, row: tuple[int, Any, Any, Any, Any], reason: str, severity: Severity
-    ) -> None:
-        """Against the row's notification id, as the "line" (SQLite has no byte offsets)."""
+    def _problem(self, row: _Row, reason: str, severity: Severity) -> None:
+        """Against the row's notification id, as the "line" (a database has no byte
+        offsets)."""
         problem = Problem(self.label, row[0], 0, reason, severity, _excerpt(row[4]))
         if severity is Severity.ERROR and self.strict:
             raise InputError(f"{problem.location()}: {problem.reason}", [problem])
         self.result.problems.append(problem)
 
 
+# --- PostgreSQL stores, by URL -------------------------------------------------------------
+
+
+def convert_postgres(
+    url: str,
+    out: IO[bytes],
+    *,
+    schema: str | None = None,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+    page_size: int = PG_PAGE_ROWS,
+) -> Conversion:
+    """Write a canonical line for every event of the library's PostgreSQL store at ``url``
+    (a SQLAlchemy or libpq URL) in ``schema`` (the application's ``POSTGRES_SCHEMA``;
+    default ``public``) to ``out``, as for a SQLite store (see the module doc).
+    ``progress(rows_read, rows_total)`` after each page of ``page_size`` rows; False cancels
+    (:class:`ConversionCancelled`). Problems name ``<masked URL>#<schema>.<table>`` as their
+    file and the notification id as their line. Errors that stop it are :class:`InputError`.
+    """
+    if page_size < 1:
+        raise ValueError("page_size must be at least 1")
+    with _PgStore.open(url, schema) as store:
+        total, _ = store.summary()
+        run = _Run(store.label, store.table, out, strict, progress)
+        return run.run(total, store.pages(page_size), store.notes)
+
+
+def postgres_key(url: str, schema: str | None = None) -> str:
+    """What identifies the events of the store at ``url`` now: a hash of the URL without its
+    password, the schema, the events table, its greatest notification id and its row count;
+    an added event changes it (rows changed in place do not). Connects to the database."""
+    with _PgStore.open(url, schema) as store:
+        count, greatest = store.summary()
+        identity = [_pg_identity(store.url), store.schema, store.table, count, greatest]
+    return hashlib.sha1(orjson.dumps(identity), usedforsecurity=False).hexdigest()[:16]
+
+
+def _masked(url: str) -> str:
+    # imported here: sqltable imports this module (for open_store)
+    from models.converters.sqltable import mask_url
+
+    return mask_url(url)
+
+
+def _pg_url(url: str) -> URL:
+    """``url`` as SQLAlchemy takes it, with psycopg (the driver installed, and the library's)
+    when it names no driver: ``postgresql://`` and libpq's ``postgres://`` too."""
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError as exc:
+        raise InputError(
+            f"{_masked(url)}: not a database URL ({exc}); write it as "
+            "postgresql://user:password@host:port/database"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "postgresql":
+        raise InputError(
+            f"{_masked(url)}: not a PostgreSQL URL; write it as "
+            "postgresql://user:password@host:port/database (a SQLite store is opened by its "
+            "file's path)"
+        )
+    return parsed
+
+
+def _pg_identity(url: URL) -> str:
+    """The URL without its password (nor password query parameters) and driver."""
+    parsed = url._replace(password=None, drivername="postgresql")  # set() keeps a password
+    parsed = parsed.difference_update_query(
+        [key for key in parsed.query if key.lower() in ("password", "sslpassword")]
+    )
+    return parsed.render_as_string(hide_password=False)
+
+
+def _pg_cannot_connect(url: URL, raw_url: str, exc: DBAPIError) -> str:
+    reason = " ".join(str(exc.orig).split())  # libpq's messages span lines
+    if url.password and len(str(url.password)) >= 3:
+        reason = reason.replace(str(url.password), "***")
+    low = reason.lower()
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if "password" in low or "authentication" in low:
+        check = "check the user name and password (the application's POSTGRES_USER, ..._PASSWORD)"
+    elif "does not exist" in low:
+        check = (
+            f"check the database name ({url.database!r}, the application's POSTGRES_DBNAME) "
+            "and the user name"
+        )
+    elif any(word in low for word in ("refused", "timeout", "timed out", "resolve", "route")):
+        check = f"check that the server is running and reachable at {where}"
+    else:
+        check = f"check the server at {where}, the database name, user and password"
+    return f"cannot connect to {_masked(raw_url)}: {reason}; {check}"
+
+
+def _pg_error(label: str, exc: SQLAlchemyError) -> InputError:
+    if not isinstance(exc, DBAPIError):
+        return InputError(f"{label}: cannot read the store ({exc})")
+    reason = " ".join(str(exc.orig).split())
+    if "permission denied" in reason.lower():
+        return InputError(
+            f"{label}: not allowed to read the store ({reason}); ask for USAGE on the schema "
+            "and SELECT on its tables, or connect as the application's user"
+        )
+    return InputError(f"{label}: the database reported an error: {reason}")
+
+
+_PG_TABLES: Final = text(
+    "SELECT n.nspname, c.relname, array_agg(a.attname::text) "
+    "FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid "
+    "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+    "AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY(:columns) "
+    "AND (n.nspname = :schema OR CAST(:schema AS text) IS NULL) "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "GROUP BY n.nspname, c.relname"
+)
+"""Every table with some of the library's columns: in one schema, or (NULL) in all."""
+
+
+class _PgStore:
+    """A store's schema on a server, read in one ``REPEATABLE READ, READ ONLY`` transaction:
+    every statement sees the same snapshot, and the server refuses any write."""
+
+    def __init__(self, conn: Connection, url: URL, raw_url: str, schema: str) -> None:
+        self.conn = conn
+        self.url = url
+        self.schema = schema
+        self.label = f"{_masked(raw_url)}#{schema}"
+        self.notes: list[str] = []
+        self.table = self._pick()
+        self.label = f"{self.label}.{self.table}"
+        self.name = f"{_ident(schema)}.{_ident(self.table)}"
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, raw_url: str, schema: str | None) -> Iterator[_PgStore]:
+        url = _pg_url(raw_url)
+        schema = (schema or "").strip() or PG_DEFAULT_SCHEMA
+        args: dict[str, Any] = {}
+        if url.get_driver_name() in ("psycopg", "psycopg2") and "connect_timeout" not in url.query:
+            args["connect_timeout"] = PG_CONNECT_TIMEOUT
+        try:
+            engine = create_engine(url, poolclass=NullPool, connect_args=args)
+        except (NoSuchModuleError, ImportError) as exc:
+            raise InputError(
+                f"{_masked(raw_url)}: the database driver {url.drivername!r} is not available "
+                f"({exc}); write the URL as postgresql://... to use psycopg"
+            ) from None
+        label = f"{_masked(raw_url)}#{schema}"
+        try:
+            try:
+                conn = engine.connect()
+            except DBAPIError as exc:
+                raise InputError(_pg_cannot_connect(url, raw_url, exc)) from None
+            with conn:
+                try:
+                    conn.begin()
+                    conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+                    store = cls(conn, url, raw_url, schema)
+                    label = store.label
+                    yield store  # never committed: closing rolls the transaction back
+                except SQLAlchemyError as exc:
+                    raise _pg_error(label, exc) from None
+        finally:
+            engine.dispose()
+
+    def _pick(self) -> str:
+        found = self.conn.execute(
+            _PG_TABLES, {"columns": sorted(PG_EVENT_COLUMNS), "schema": self.schema}
+        ).all()
+        events: list[str] = []
+        others: list[str] = []
+        for _, name, columns in found:
+            if EVENT_COLUMNS.issubset(columns):
+                (events if "notification_id" in columns else others).append(name)
+        for name in sorted(others):
+            count, aggregates = self.conn.execute(
+                text(
+                    "SELECT count(*), count(DISTINCT originator_id) "
+                    f"FROM {_ident(self.schema)}.{_ident(name)}"
+                )
+            ).one()
+            self.notes.extend(_snapshot_note(name, count, aggregates))
+        if events:
+            table, notes = _choose(events)
+            self.notes.extend(notes)
+            return table
+        exists = self.conn.execute(
+            text("SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = :schema"),
+            {"schema": self.schema},
+        ).scalar()
+        if not exists:
+            raise InputError(
+                f"{self.label}: the database has no schema {self.schema!r}; {self._elsewhere()}"
+            )
+        only = f" (only {', '.join(sorted(others))}, without notification ids)" if others else ""
+        raise InputError(
+            f"{self.label}: no table of stored events from the eventsourcing library "
+            "(columns originator_id, originator_version, topic, state, notification_id) in "
+            f"schema {self.schema!r}{only}; {self._elsewhere()}"
+        )
+
+    def _elsewhere(self) -> str:
+        """Where to look instead: the schemas that hold events tables, if any."""
+        rows = self.conn.execute(
+            _PG_TABLES, {"columns": sorted(PG_EVENT_COLUMNS), "schema": None}
+        ).all()
+        schemas = sorted(
+            {space for space, _, columns in rows if PG_EVENT_COLUMNS.issubset(columns)}
+        )
+        if schemas:
+            return (
+                f"the library's events tables are in schema {', '.join(map(repr, schemas))}: "
+                "give that schema (the application's POSTGRES_SCHEMA)"
+            )
+        return (
+            "no schema of this database holds one: check the database name (the "
+            "application's POSTGRES_DBNAME) and schema (POSTGRES_SCHEMA)"
+        )
+
+    def summary(self) -> tuple[int, int | None]:
+        """(events, greatest notification id)."""
+        count, greatest = self.conn.execute(
+            text(f"SELECT count(notification_id), max(notification_id) FROM {self.name}")
+        ).one()
+        return int(count), greatest
+
+    def pages(self, size: int) -> Iterator[Sequence[_Row]]:
+        """The events in notification order, by keyset pagination on the library's unique
+        index (each page costs the same however deep it lies; OFFSET would not)."""
+        columns = (
+            "SELECT notification_id, CAST(originator_id AS text), originator_version, topic, "
+            f"state FROM {self.name} "
+        )
+        first = text(
+            f"{columns}WHERE notification_id IS NOT NULL ORDER BY notification_id LIMIT :n"
+        )
+        after = text(f"{columns}WHERE notification_id > :after ORDER BY notification_id LIMIT :n")
+        rows = self.conn.execute(first, {"n": size}).all()
+        while rows:
+            yield rows
+            if len(rows) < size:
+                return
+            rows = self.conn.execute(after, {"after": rows[-1][0], "n": size}).all()
+
+
 CONVERTER: Final = EventsourcingStore()
 
-__all__ = ["CONVERTER", "ENCRYPTED", "TOPIC_KEY", "EventsourcingStore", "open_store"]
+__all__ = [
+    "CONVERTER",
+    "ENCRYPTED",
+    "PG_PAGE_ROWS",
+    "TOPIC_KEY",
+    "EventsourcingStore",
+    "convert_postgres",
+    "open_store",
+    "postgres_key",
+]

@@ -1,8 +1,9 @@
 """Stores written by the real ``eventsourcing`` library, converted and replayed by Rewind.
 
-Each store is built with the library's own Application and SQLite persistence module; what
-Rewind replays from the converted log is compared with what the library itself reconstructs
-(``application.repository.get``).
+Each store is built with the library's own Application and SQLite persistence module (and
+its PostgreSQL one when REWIND_TEST_PG_URL names a server, as the workspace store's tests);
+what Rewind replays from the converted log is compared with what the library itself
+reconstructs (``application.repository.get``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import random
+import socket
 import sqlite3
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -26,10 +30,19 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import JSONTranscoder, Transcoding
+from sqlalchemy import Engine as Database
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from app.session import Session, open_session
 from models.converters.base import Conversion, ConversionCancelled
-from models.converters.eventsourcing_store import CONVERTER, ENCRYPTED, TOPIC_KEY
+from models.converters.eventsourcing_store import (
+    CONVERTER,
+    ENCRYPTED,
+    TOPIC_KEY,
+    convert_postgres,
+    postgres_key,
+)
 from models.event import datetime_to_us
 from models.problems import InputError, Severity
 from replay_engine.api import Projection
@@ -96,9 +109,38 @@ class Bank(Application[UUID]):
         transcoder.register(CurrencyAsValue())
 
 
-def bank(path: Path, **env: str) -> Bank:
+@dataclass(frozen=True)
+class PgPlace:
+    """A PostgreSQL database and a schema of its own for one test."""
+
+    url: str
+    schema: str
+    admin: Database
+    """The test's own connections (to look at the database, or to damage it)."""
+
+    def env(self) -> dict[str, str]:
+        """What an application is configured with to store its events here."""
+        url = make_url(self.url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.database or "",
+            "POSTGRES_HOST": url.host or "localhost",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": url.username or "",
+            "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_SCHEMA": self.schema,
+        }
+
+    def label(self, table: str = "bank_events") -> str:
+        """What problems and messages name the store by (the URL has no password here)."""
+        return f"{self.url}#{self.schema}.{table}"
+
+
+def bank(where: Path | PgPlace, **env: str) -> Bank:
+    if isinstance(where, PgPlace):
+        return Bank(env={**where.env(), **env})
     return Bank(
-        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), **env}
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(where), **env}
     )
 
 
@@ -495,3 +537,285 @@ def test_the_store_opens_by_its_own_path_and_reopens_with_new_commits(
     assert_same_as_library(app, ids, again)
     again.close()
     app.close()
+
+
+# --- the same stores on PostgreSQL, by URL ---------------------------------------------------
+
+PG_URL_ENV = "REWIND_TEST_PG_URL"
+
+
+@pytest.fixture
+def pg() -> Iterator[PgPlace]:
+    """A fresh schema on the test server, dropped afterwards. The library creates its tables
+    and types in ``POSTGRES_SCHEMA`` but not the schema itself."""
+    base = os.environ.get(PG_URL_ENV)
+    if not base:
+        pytest.skip(f"set {PG_URL_ENV} to run the eventsourcing tests against PostgreSQL")
+    schema = f"rewind_es_{uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield PgPlace(base, schema, admin)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def pg_convert(pg: PgPlace, **options: Any) -> tuple[bytes, Conversion]:
+    out = io.BytesIO()
+    conversion = convert_postgres(pg.url, out, schema=pg.schema, **options)
+    return out.getvalue(), conversion
+
+
+def footprint(pg: PgPlace) -> dict[str, Any]:
+    """Everything in the schema: each table's rows (count and checksum), each sequence's
+    position, the other relations, types and functions by name."""
+    with pg.admin.connect() as conn:
+        relations = conn.execute(
+            text(
+                "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = :s ORDER BY c.relname"
+            ),
+            {"s": pg.schema},
+        ).all()
+        found: dict[str, Any] = {}
+        for name, kind in relations:
+            where = f'"{pg.schema}"."{name}"'
+            if kind == "r":
+                found[name] = tuple(
+                    conn.execute(
+                        text(
+                            "SELECT count(*), md5(coalesce(string_agg(t::text, '|' "
+                            f"ORDER BY t::text), '')) FROM {where} t"
+                        )
+                    ).one()
+                )
+            elif kind == "S":
+                found[name] = tuple(
+                    conn.execute(text(f"SELECT last_value, is_called FROM {where}")).one()
+                )
+            else:
+                found[name] = kind
+        for catalog, column in (("pg_type", "typnamespace"), ("pg_proc", "pronamespace")):
+            found[catalog] = conn.execute(
+                text(
+                    f"SELECT array_agg(x.oid::text ORDER BY x.oid) FROM {catalog} x "
+                    f"JOIN pg_namespace n ON n.oid = x.{column} WHERE n.nspname = :s"
+                ),
+                {"s": pg.schema},
+            ).scalar()
+    return found
+
+
+def locks_of_others(pg: PgPlace) -> list[tuple[str, str, bool]]:
+    """(relation, lock mode, whether the session holding it has a transaction id) for every
+    lock another session holds on the schema's relations: a session that wrote anything has
+    a transaction id, and a write takes a stronger lock than ACCESS SHARE."""
+    with pg.admin.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, l.mode, a.backend_xid IS NOT NULL FROM pg_locks l "
+                "JOIN pg_class c ON c.oid = l.relation "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE n.nspname = :s AND l.pid <> pg_backend_pid() ORDER BY 1, 2"
+            ),
+            {"s": pg.schema},
+        ).all()
+    return [(name, mode, xid) for name, mode, xid in rows]
+
+
+def queries_of_others(pg: PgPlace) -> list[str]:
+    """The last statement of every other session in a transaction on the database."""
+    with pg.admin.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+            ).scalars()
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("env", [{}, COMPRESSED], ids=["plain", "zlib"])
+def test_pg_replay_matches_the_library_and_reading_writes_nothing(
+    pg: PgPlace, imported: Any, env: dict[str, str]
+) -> None:
+    app = bank(pg, **env)
+    ids = fill(app)
+    app.close()
+    with pg.admin.connect() as conn:
+        kind, raw = conn.execute(
+            text(
+                "SELECT pg_typeof(originator_id)::text, state "
+                f'FROM "{pg.schema}".bank_events LIMIT 1'
+            )
+        ).one()
+    assert kind == "uuid"  # read by the driver as UUID objects: Rewind reads them as text
+    assert raw.startswith(b"\x78\x9c") == bool(env)  # the store is what the case says
+    before = footprint(pg)
+    assert before["bank_events"][0] == 4 + 40
+    calls: list[tuple[int, int]] = []
+    locks: list[list[tuple[str, str, bool]]] = []
+    queries: list[str] = []
+
+    def progress(done: int, total: int) -> bool:
+        calls.append((done, total))
+        locks.append(locks_of_others(pg))
+        queries.extend(queries_of_others(pg))
+        return True
+
+    lines, conversion = pg_convert(pg, progress=progress, page_size=7)
+    assert footprint(pg) == before  # no row, sequence, table, index, type or function changed
+    assert calls == [(done, 44) for done in [*range(0, 44, 7), 44]]  # pages of 7 rows
+    for held in locks:  # while reading: only ACCESS SHARE locks, and no transaction id
+        assert held and {(mode, xid) for _, mode, xid in held} == {("AccessShareLock", False)}
+        assert "bank_events" in {name for name, _, _ in held}
+    assert locks_of_others(pg) == []  # the transaction ended with the conversion
+    pages = [q for q in queries if "LIMIT" in q]  # keyset pages: after the last id, no OFFSET
+    assert any("WHERE notification_id > $1 ORDER BY notification_id LIMIT $2" in q for q in pages)
+    assert not any("OFFSET" in q.upper() for q in queries)
+    assert conversion.skipped == 0 and conversion.problems == []
+    session = imported(lines)
+    assert session.problems == [] and len(session.log) == conversion.records == 44
+    reopened = bank(pg, **env)
+    try:
+        assert_same_as_library(reopened, ids, session)
+    finally:
+        reopened.close()
+
+
+@pytest.mark.postgres
+def test_pg_reads_one_snapshot_while_the_application_writes(pg: PgPlace) -> None:
+    """An event committed between two pages is not read: every page sees the snapshot the
+    conversion started with (with a new one per page the keyset would reach it)."""
+    app = bank(pg)
+    try:
+        ids = fill(app, accounts=2, operations=28)
+        written: list[int] = []
+
+        def progress(done: int, total: int) -> bool:
+            # the first rows are read before the first call (to spot an encrypted store):
+            # the pages after the 20th row are read after this write
+            if done and not written:
+                account = app.repository.get(ids[0])
+                account.debit(Decimal("1"), datetime(2024, 5, 1, tzinfo=UTC))
+                app.save(account)
+                written.append(app.recorder.max_notification_id() or 0)
+            return True
+
+        lines, conversion = pg_convert(pg, progress=progress, page_size=5)
+        assert written == [31]
+        assert conversion.records == 30
+        assert [orjson.loads(line)["id"] for line in lines.splitlines()] == [
+            str(n) for n in range(1, 31)
+        ]
+        lines, conversion = pg_convert(pg)
+        assert conversion.records == 31 and orjson.loads(lines.splitlines()[-1])["id"] == "31"
+    finally:
+        app.close()
+
+
+@pytest.mark.postgres
+def test_pg_encrypted_store_is_refused_before_anything_is_written(pg: PgPlace) -> None:
+    from eventsourcing.cipher import AESCipher
+
+    app = bank(pg, CIPHER_KEY=AESCipher.create_key(16), **COMPRESSED)
+    fill(app, accounts=2, operations=5)
+    app.close()
+    out = io.BytesIO()
+    with pytest.raises(InputError) as caught:
+        convert_postgres(pg.url, out, schema=pg.schema)
+    assert str(caught.value).startswith(f"{pg.label()}: ") and ENCRYPTED in str(caught.value)
+    assert caught.value.problems[0].file == pg.label()
+    assert out.getvalue() == b""
+
+
+@pytest.mark.postgres
+def test_pg_damaged_row_is_located_by_notification_id_and_snapshots_noted(pg: PgPlace) -> None:
+    app = bank(pg, IS_SNAPSHOTTING_ENABLED="y", **COMPRESSED)
+    ids = fill(app, accounts=2, operations=8)
+    app.take_snapshot(ids[0])
+    app.take_snapshot(ids[1])
+    app.close()
+    events = f'"{pg.schema}".bank_events'
+    with pg.admin.begin() as conn:
+        good = conn.execute(text(f"SELECT state FROM {events} WHERE notification_id = 5"))
+        conn.execute(
+            text(f"UPDATE {events} SET state = :s WHERE notification_id = 5"),
+            {"s": good.scalar_one()[:12]},
+        )
+    lines, conversion = pg_convert(pg, page_size=3)
+    assert (conversion.records, conversion.skipped) == (9, 1)
+    [problem] = conversion.problems
+    assert (problem.file, problem.line, problem.severity) == (pg.label(), 5, Severity.ERROR)
+    assert "zlib-compressed state is damaged" in problem.reason and "bank_events" in problem.reason
+    assert [orjson.loads(line)["id"] for line in lines.splitlines()] == [
+        str(n) for n in range(1, 11) if n != 5
+    ]
+    assert [n for n in conversion.notes if "snapshot" in n] == [
+        "2 snapshots of 2 aggregates (table bank_snapshots) were not imported: Rewind "
+        "replays the events themselves and does not need them"
+    ]
+    with pytest.raises(InputError) as caught:
+        pg_convert(pg, strict=True)
+    assert caught.value.problems[0].line == 5 and f"{pg.label()}:5" in str(caught.value)
+    with pytest.raises(ConversionCancelled):
+        pg_convert(pg, progress=lambda done, total: done == 0, page_size=3)
+    assert locks_of_others(pg) == []  # the transaction ended with it
+
+
+@pytest.mark.postgres
+def test_pg_key_changes_when_an_event_is_added_and_ignores_the_password(pg: PgPlace) -> None:
+    app = bank(pg)
+    try:
+        ids = fill(app, accounts=2, operations=4)
+        key = postgres_key(pg.url, pg.schema)
+        assert postgres_key(pg.url, pg.schema) == key
+        # the test server trusts local connections: any password connects
+        url = make_url(pg.url).set(password="an0ther-secret").render_as_string(False)
+        assert postgres_key(url, pg.schema) == key
+        account = app.repository.get(ids[1])
+        account.rename("someone")
+        app.save(account)
+        added = postgres_key(pg.url, pg.schema)
+        assert added != key and postgres_key(pg.url, pg.schema) == added
+    finally:
+        app.close()
+
+
+@pytest.mark.postgres
+def test_pg_wrong_database_or_schema_says_what_to_check(pg: PgPlace) -> None:
+    app = bank(pg)
+    fill(app, accounts=1, operations=1)
+    app.close()
+    with pytest.raises(InputError, match=r"has no schema 'nowhere'.*in schema .*" + pg.schema):
+        convert_postgres(pg.url, io.BytesIO(), schema="nowhere")
+    with pytest.raises(InputError) as caught:  # the library's default schema: public
+        postgres_key(pg.url)
+    assert str(caught.value).startswith(f"{pg.url}#public: no table of stored events")
+    assert f"'{pg.schema}'" in str(caught.value) and "POSTGRES_SCHEMA" in str(caught.value)
+    other = make_url(pg.url).set(database=f"no_db_{uuid4().hex[:8]}")
+    with pytest.raises(InputError, match=r"does not exist.*POSTGRES_DBNAME"):
+        convert_postgres(other.render_as_string(False), io.BytesIO(), schema=pg.schema)
+
+
+def test_pg_connection_errors_say_what_to_check_without_the_password() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://ann:s3cret-pw@127.0.0.1:{port}/bank"
+    with pytest.raises(InputError) as caught:
+        convert_postgres(url, io.BytesIO())
+    message = str(caught.value)
+    assert message.startswith(f"cannot connect to postgresql://ann:***@127.0.0.1:{port}/bank")
+    assert f"check that the server is running and reachable at 127.0.0.1:{port}" in message
+    assert "s3cret-pw" not in message
+    with pytest.raises(InputError, match="not a database URL"):
+        postgres_key("bank events", None)
+    with pytest.raises(InputError, match="not a PostgreSQL URL"):
+        convert_postgres("sqlite:///bank.db", io.BytesIO())
