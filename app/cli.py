@@ -80,6 +80,13 @@ def _flags(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
         **d,
     )
     parser.add_argument(
+        "--schema",
+        metavar="NAME",
+        help="with a database URL: the schema of the table or the eventsourcing store "
+        "(default: the database's own, public on PostgreSQL)",
+        **d,
+    )
+    parser.add_argument(
         "--columns",
         metavar="JSON",
         help='with --table: canonical field -> column, e.g. \'{"stream": "aggregate_id", '
@@ -235,12 +242,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _open_table(args: argparse.Namespace, table: str | None) -> Any:
-    from app.session import open_table
+    from app.session import open_eventsourcing_store, open_table
     from models.converters.sqltable import TableSource
 
+    schema = getattr(args, "schema", None)
+    if not table and "://" in args.log and args.fmt == "eventsourcing":
+        return open_eventsourcing_store(
+            args.log, schema=schema, workspace=args.workspace, strict=args.strict
+        )
     if not table or "://" not in args.log:
         raise UsageError(
-            "a database table needs both a URL as LOG and --table NAME, e.g. "
+            "a database needs a URL as LOG and --table NAME (or --input-format eventsourcing "
+            "for a store of the Python eventsourcing library), e.g. "
             'main.py inspect sqlite:///events.db --table events --columns \'{"type": "kind"}\''
         )
     columns: Any = {}
@@ -268,6 +281,7 @@ def _open_table(args: argparse.Namespace, table: str | None) -> Any:
         where=where,
         since=getattr(args, "since", None),
         until=getattr(args, "until", None),
+        schema=schema,
     )
     return open_table(source, workspace=args.workspace, strict=args.strict)
 

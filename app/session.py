@@ -30,7 +30,7 @@ from app.projections import (
     load_responses,
 )
 from models import converters
-from models.converters import redux, sqltable
+from models.converters import eventsourcing_store, redux, sqltable
 from models.decode import make_data_decoder, make_decoder
 from models.edits import Edit, EditKind
 from models.event import Event, EventKey, format_key, parse_key
@@ -751,20 +751,64 @@ def open_table(
     """Read an event table of a database (by SQLAlchemy URL) into canonical JSON Lines in
     Rewind's cache — again only when its rows changed — and open that like a log. The session
     is named after the table (the URL's password masked)."""
-    name = source.describe()
-    import_path, conversion = converters.cached(
+    return _open_database(
+        source.describe(),
         source.table,
-        "sql",
+        "sql-table",
         source.key(),
         lambda out: sqltable.convert(source, out, strict=strict, progress=progress),
+        workspace=workspace,
+        strict=strict,
+        progress=progress,
     )
+
+
+def open_eventsourcing_store(
+    url: str,
+    *,
+    schema: str | None = None,
+    workspace: str | os.PathLike[str] | None = None,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> Session:
+    """A PostgreSQL store of the Python eventsourcing library, by URL (its events table is
+    found by its columns, in ``schema``, default public)."""
+    name = f"{sqltable.mask_url(url)}#{schema or 'public'} (eventsourcing)"
+    return _open_database(
+        name,
+        "eventsourcing",
+        "eventsourcing-postgres",
+        eventsourcing_store.postgres_key(url, schema),
+        lambda out: eventsourcing_store.convert_postgres(
+            url, out, schema=schema, strict=strict, progress=progress
+        ),
+        workspace=workspace,
+        strict=strict,
+        progress=progress,
+    )
+
+
+def _open_database(
+    name: str,
+    label_name: str,
+    kind: str,
+    key: str,
+    write: Callable[[Any], converters.Conversion],
+    *,
+    workspace: str | os.PathLike[str] | None,
+    strict: bool,
+    progress: ProgressFn | None,
+) -> Session:
+    """Rows of a database, converted into the cache once per content key, opened as a log
+    with its own workspace (keyed by the masked name)."""
+    import_path, conversion = converters.cached(label_name, kind, key, write)
     digest = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
-    label = Path("/") / "database-tables" / digest / source.table
+    label = Path("/") / "database-tables" / digest / label_name
     target = workspace if workspace is not None else default_workspace_for(label)
     session = _open_imported(label, import_path, target, strict=strict, progress=progress)
     session.name = name
     session.path = None
-    _describe_conversion(session, "sql-table", import_path, conversion)
+    _describe_conversion(session, kind, import_path, conversion)
     return session
 
 

@@ -819,3 +819,20 @@ def test_pg_connection_errors_say_what_to_check_without_the_password() -> None:
         postgres_key("bank events", None)
     with pytest.raises(InputError, match="not a PostgreSQL URL"):
         convert_postgres("sqlite:///bank.db", io.BytesIO())
+
+
+def test_pg_store_opens_from_the_command_line(
+    pg: PgPlace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``inspect URL --input-format eventsourcing --schema S``: the store by its URL."""
+    from app.cli import main
+
+    monkeypatch.setenv("REWIND_DATA_DIR", str(tmp_path / "data"))
+    app = bank(pg)
+    ids = fill(app, operations=12)
+    app.close()
+    args = ["inspect", pg.url, "--input-format", "eventsourcing", "--schema", pg.schema]
+    code = main([*args, "--json", "--workspace", str(tmp_path / "ws.sqlite")])
+    report = orjson.loads(capsys.readouterr().out)
+    assert code == 0 and report["events"] == len(ids) + 12
+    assert report["format"] == "eventsourcing-postgres" and report["streams"] == len(ids)
