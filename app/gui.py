@@ -19,7 +19,7 @@ from PySide6.QtCore import QCoreApplication, QSettings, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from app.session import Session, open_session, open_table
+from app.session import Session, open_eventsourcing_store, open_session, open_table
 from app.workers import ProgressFn
 
 ORGANIZATION = "Rewind"
@@ -78,6 +78,12 @@ def default_opener(workspace: str | None = None) -> Opener:
         table = options.pop("table", None)
         if table is not None:
             return open_table(table, workspace=workspace, progress=progress)
+        store = options.pop("eventsourcing", None)
+        if store is not None:
+            url, schema = store
+            return open_eventsourcing_store(
+                url, schema=schema, workspace=workspace, progress=progress
+            )
         return open_session(path, workspace=workspace, progress=progress, **options)
 
     return open_log

@@ -20,7 +20,7 @@ import orjson
 
 from app.session import open_session
 from models import converters
-from models.converters import sqltable
+from models.converters import eventsourcing_store, sqltable
 from models.converters.base import ConversionCancelled
 from models.event import Event
 from models.problems import InputError, Problem
@@ -114,6 +114,26 @@ def preview_table(source: sqltable.TableSource, rows: int = 50) -> Preview:
         result.problems = list(conversion.problems)
     lines = out.getvalue().splitlines(keepends=True)[:rows]
     return _through_import(result, lines, None)
+
+
+def preview_eventsourcing(url: str, schema: str | None, rows: int = 50) -> Preview:
+    """The first events of a PostgreSQL eventsourcing store (the first page only)."""
+    out = io.BytesIO()
+
+    def first_page_only(done: int, _total: int) -> bool:
+        return done < rows
+
+    try:
+        conversion = eventsourcing_store.convert_postgres(
+            url, out, schema=schema, progress=first_page_only, page_size=rows
+        )
+    except ConversionCancelled:
+        conversion = None
+    label = Path(f"{sqltable.mask_url(url)}#{schema or 'public'}")
+    result = Preview(label, "eventsourcing-postgres", "eventsourcing-postgres", True)
+    if conversion is not None:
+        result.problems = list(conversion.problems)
+    return _through_import(result, out.getvalue().splitlines(keepends=True)[:rows], None)
 
 
 def _through_import(

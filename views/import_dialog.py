@@ -34,7 +34,14 @@ from PySide6.QtWidgets import (
 )
 
 from app import gui as app_gui
-from app.preview import NATIVE_FORMATS, Preview, formats, preview, preview_table
+from app.preview import (
+    NATIVE_FORMATS,
+    Preview,
+    formats,
+    preview,
+    preview_eventsourcing,
+    preview_table,
+)
 from app.qt_models import format_time
 from app.workers import Job, JobSlot
 from models import converters
@@ -199,6 +206,14 @@ class ImportDialog(QDialog):
     def _database_tab(self) -> QWidget:
         tab = QWidget()
         form = QFormLayout(tab)
+        self.db_kind = QComboBox()
+        self.db_kind.setObjectName("dbKind")
+        self.db_kind.addItem("An event table (map its columns)", "table")
+        self.db_kind.addItem("A store of the Python eventsourcing library", "eventsourcing")
+        self.db_kind.currentIndexChanged.connect(self._on_kind)
+        self.schema_edit = QLineEdit()
+        self.schema_edit.setObjectName("dbSchema")
+        self.schema_edit.setPlaceholderText("(the database's default: public on PostgreSQL)")
         self.url_edit = QLineEdit()
         self.url_edit.setObjectName("dbUrl")
         self.url_edit.setPlaceholderText("postgresql+psycopg://user@host/db or sqlite:///events.db")
@@ -229,7 +244,9 @@ class ImportDialog(QDialog):
         self.db_preview.setObjectName("dbPreview")
         self.db_preview.clicked.connect(self.refresh_table)
         form.addRow(self.db_recent)
+        form.addRow("Kind", self.db_kind)
         form.addRow("URL", self.url_edit)
+        form.addRow("Schema", self.schema_edit)
         form.addRow("Table", self.table_edit)
         form.addRow("Columns", self.columns_edit)
         form.addRow("Only rows where", self.where_edit)
@@ -243,6 +260,26 @@ class ImportDialog(QDialog):
         )
         form.addRow(self.db_preview)
         return tab
+
+    def _on_kind(self, _index: int) -> None:
+        table = self.db_kind.currentData() == "table"
+        for widget in (
+            self.table_edit,
+            self.columns_edit,
+            self.where_edit,
+            self.since_edit,
+            self.until_edit,
+        ):
+            widget.setEnabled(table)
+
+    def eventsourcing_store(self) -> tuple[str, str | None] | None:
+        """(URL, schema) when the Database tab names an eventsourcing store."""
+        if self.db_kind.currentData() != "eventsourcing":
+            return None
+        url = self.url_edit.text().strip()
+        if "://" not in url:
+            raise ValueError("give the store's database URL (postgresql+psycopg://...)")
+        return url, self.schema_edit.text().strip() or None
 
     def table_source(self) -> sqltable.TableSource:
         """What the Database tab describes; ValueError with a readable reason if incomplete."""
@@ -269,6 +306,7 @@ class ImportDialog(QDialog):
             where=where,
             since=self.since_edit.text().strip() or None,
             until=self.until_edit.text().strip() or None,
+            schema=self.schema_edit.text().strip() or None,
         )
 
     def _on_recent_table(self, index: int) -> None:
@@ -285,6 +323,17 @@ class ImportDialog(QDialog):
 
     def refresh_table(self) -> None:
         try:
+            store = self.eventsourcing_store()
+            if store is not None:
+                url, schema = store
+                self.status.setText("Reading the first events of the store…")
+                job = self.jobs.start(
+                    lambda _p: preview_eventsourcing(url, schema), label="Previewing the store"
+                )
+                job.succeeded.connect(self._show)
+                job.failed.connect(self._failed)
+                self.last_job = job
+                return
             source = self.table_source()
         except ValueError as error:
             self._failed(error)
@@ -442,6 +491,12 @@ class ImportDialog(QDialog):
     def accept(self) -> None:
         if self.tabs.currentWidget() is self.db_tab:
             if self.result_preview is None:
+                return
+            store = self.eventsourcing_store()
+            if store is not None:
+                self.jobs.shutdown()
+                super().accept()
+                self.w.open_eventsourcing(*store)
                 return
             source = self.table_source()
             remember_table(self.settings, source)

@@ -571,6 +571,18 @@ class MainWindow(QMainWindow):
             label, lambda progress: opener(label, progress, table=source), recent=False
         )
 
+    def open_eventsourcing(self, url: str, schema: str | None) -> Job | None:
+        """Import a PostgreSQL store of the Python eventsourcing library."""
+        from models.converters.sqltable import mask_url
+
+        label = Path(f"{mask_url(url)}#{schema or 'public'}")
+        opener = self._opener
+        return self._start_import(
+            label,
+            lambda progress: opener(label, progress, eventsourcing=(url, schema)),
+            recent=False,
+        )
+
     def _start_import(self, path: Path, work: Any, *, recent: bool = True) -> Job:
         self.player.pause()
         self._importing = path

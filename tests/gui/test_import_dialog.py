@@ -165,3 +165,46 @@ def test_a_database_table_previewed_and_opened(
     assert again.where_edit.text() == "aggregate=a1"
     assert again.table_source().columns["stream"] == "aggregate"
     again.reject()
+
+
+def test_an_eventsourcing_store_on_postgresql(
+    qtbot: Any, settings: QSettings, tmp_path: Path
+) -> None:
+    import os
+    from uuid import uuid4
+
+    import pytest
+    from sqlalchemy import create_engine, text
+
+    from tests.unit.test_convert_eventsourcing import PgPlace, bank, fill
+
+    base = os.environ.get("REWIND_TEST_PG_URL")
+    if not base:
+        pytest.skip("set REWIND_TEST_PG_URL to run the PostgreSQL tests")
+    schema = f"rewind_gui_{uuid4().hex[:10]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        app = bank(PgPlace(base, schema, admin))
+        ids = fill(app, operations=10)
+        app.close()
+        w = make_window(qtbot, settings, tmp_path)
+        dialog = ImportDialog(w)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.tabs.setCurrentWidget(dialog.db_tab)
+        dialog.db_kind.setCurrentIndex(dialog.db_kind.findData("eventsourcing"))
+        assert not dialog.table_edit.isEnabled()
+        dialog.url_edit.setText(base)
+        dialog.schema_edit.setText(schema)
+        qtbot.mouseClick(dialog.db_preview, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.table.rowCount() == len(ids) + 10, timeout=10_000)
+        with qtbot.waitSignal(w.importFinished, timeout=20_000) as opened:
+            dialog.accept()
+        assert opened.args == ["opened"]
+        assert w.session is not None and len(w.session.log) == len(ids) + 10
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
