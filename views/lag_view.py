@@ -80,6 +80,9 @@ class LagPanel(QWidget):
 
     @guarded("Processing lag")
     def refresh(self) -> None:
+        if not self.isVisible():
+            self.lag = None  # computed when the dock is shown
+            return
         session = self.w.navigator.session
         for curve in self.curves.values():
             curve.setData([], [])
@@ -112,8 +115,15 @@ class LagPanel(QWidget):
             self.out_of_order.addItem(f"… and {n_out - _LIST_LIMIT:,} more")
         self._on_position(self.w.navigator.row)
 
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self.lag is None:
+            self.refresh()
+
     @guarded("Processing lag")
     def _on_position(self, row: int) -> None:
+        if self.lag is None:
+            return
         nav = self.w.navigator
         if nav.session is None or row < 0 or row >= nav.count:
             self.at_cursor.setText("")

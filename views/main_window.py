@@ -46,7 +46,7 @@ from app.session import Session
 from app.workers import Job, JobSlot
 from models.event import format_key
 from models.problems import InputError, Problem
-from views import lag_view, problems_dock, side_inspector
+from views import chain_view, lag_view, problems_dock, side_inspector
 from views.bookmarks import BookmarkActions
 from views.branch_actions import BranchActions
 from views.branch_panel import BranchPanel
@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.debug_actions = DebugActions(self)
         self.debug_actions.install()
         self.side_inspector = side_inspector.install(self)
+        self.chain_panel = chain_view.install(self)
         self.problems = problems_dock.install(self)
         self.filter_bar = FilterBar(self)
         self.central_box.insertWidget(1, self.filter_bar)
@@ -498,6 +499,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         self.tabifyDockWidget(self.compare_dock, self.chart_dock)
         self.debug_actions.reset_layout()
+        self.chain_panel.reset_layout()
         self.problems.reset_layout()
         self._default_dock_sizes()
 

@@ -14,6 +14,9 @@ from tests.gui.test_window import open_window
 def test_lag_summary_plot_and_cursor(qtbot: Any, settings: QSettings) -> None:
     w = open_window(qtbot, settings, make_session())
     panel = w.lag_panel
+    assert panel.lag is None  # nothing computed while the dock is hidden
+    w.lag_dock.show()
+    qtbot.waitUntil(lambda: panel.lag is not None)
     assert panel.lag is not None and panel.lag.lag_us.tolist() == [
         1500 * (p + 1) for p in range(20)
     ]

@@ -16,7 +16,7 @@ from models.generator import generate
 from tests.gui.branching import idle
 from tests.gui.shop import T0, make_session
 from views.main_window import MainWindow
-from views.problems_dock import PositionRole, ProblemsModel, ProblemsPanel, branch_name, install
+from views.problems_dock import PositionRole, ProblemsModel, ProblemsPanel, branch_name
 from views.theme import Theme
 
 
@@ -49,7 +49,7 @@ def _open(qtbot: Any, settings: QSettings, session: Any) -> tuple[MainWindow, Pr
     shown, then a log opened (which starts the search for findings)."""
     w = MainWindow(opener=_no_opener, settings=settings, theme=Theme("light"))
     qtbot.addWidget(w)
-    panel = install(w)
+    panel = w.problems  # the window installs it in its constructor
     w.resize(1500, 940)
     w.show()
     qtbot.waitExposed(w)
