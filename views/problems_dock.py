@@ -23,6 +23,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QPoint,
     Qt,
+    QTimer,
     Signal,
 )
 from PySide6.QtWidgets import (
@@ -333,6 +334,12 @@ class ProblemsPanel(QWidget):
         self.go_button.clicked.connect(guarded("Problems")(lambda: self.jump()))
         self.keep_button.clicked.connect(guarded("Problems")(lambda: self.keep_selected()))
         self.nav.sessionChanged.connect(self._on_session_changed)
+        # Looked for a moment after a log opens: the window's own opening work (layouts,
+        # the first states) is done by then, so the two never hold their memory at once.
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(300)
+        self._soon.timeout.connect(self.refresh)
         timeline = window.timeline  # its own slots rebuild the layout first (connected first)
         timeline.mode_box.currentIndexChanged.connect(lambda _i: self.draw_marks())
         timeline.lanes_box.currentIndexChanged.connect(lambda _i: self.draw_marks())
@@ -349,9 +356,11 @@ class ProblemsPanel(QWidget):
             self.findings = None
             self.model.clear()
             if session is None:
+                self._soon.stop()
                 self.summary.setText("Open a log to look for conflicts.")
             else:
-                self.refresh()
+                self.summary.setText(f"Looking for conflicts in {len(session.log):,} events…")
+                self._soon.start()
         self.draw_marks()  # a new branch: rows (and the timeline's layout) changed
         self._update_buttons()
 
