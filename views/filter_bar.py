@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -78,19 +79,24 @@ class FilterBar(QWidget):
             b.clicked.connect(slot)
             return b
 
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
+        fields = QHBoxLayout()
         for widget in (self.types, self.streams, self.since, self.until, self.text):
-            layout.addWidget(widget, 1)
-        layout.addWidget(self.where, 3)
-        layout.addWidget(button("Filter", "Apply (Enter)", self.apply))
-        layout.addWidget(self.hide)
-        layout.addWidget(button("◀", "Previous match (Shift+F3)", lambda: self.jump(-1)))
-        layout.addWidget(button("▶", "Next match (F3)", lambda: self.jump(1)))
-        layout.addWidget(self.count)
-        layout.addWidget(self.saved)
-        layout.addWidget(button("Save…", "Save this filter by name", self.save))
-        layout.addWidget(button("✕", "Clear the filter (Esc)", self.clear))
+            fields.addWidget(widget, 1)
+        query = QHBoxLayout()
+        query.addWidget(self.where, 1)
+        query.addWidget(button("Filter", "Apply (Enter)", self.apply))
+        query.addWidget(self.hide)
+        query.addWidget(button("◀", "Previous match (Shift+F3)", lambda: self.jump(-1)))
+        query.addWidget(button("▶", "Next match (F3)", lambda: self.jump(1)))
+        query.addWidget(self.count)
+        query.addWidget(self.saved)
+        query.addWidget(button("Save…", "Save this filter by name", self.save))
+        query.addWidget(button("✕", "Clear the filter (Esc)", self.clear))
+        layout = QVBoxLayout(self)  # two rows: the bar must not widen the window
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(2)
+        layout.addLayout(fields)
+        layout.addLayout(query)
         self.marks = pg.ScatterPlotItem(pxMode=True)
         self.marks.setZValue(59)
         window.timeline.plot.addItem(self.marks)
