@@ -9,6 +9,7 @@ read only the rows the column filters left, with progress and cancel.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -79,10 +80,22 @@ def _globs(text: str | None) -> list[str]:
 
 
 def _codes(patterns: Sequence[str], names: Sequence[str]) -> I64:
-    return np.array(
-        [i for i, n in enumerate(names) if any(fnmatch.fnmatchcase(n, p) for p in patterns)],
-        np.int64,
-    )
+    """Codes of the names any glob matches: one regex pass over all the names at once (150k
+    stream names: ~10 ms instead of a call each)."""
+    if not names or not patterns:
+        return np.zeros(0, np.int64)
+    joined = "\n".join(names)
+    if joined.count("\n") != len(names) - 1:  # a name holds a newline: the slow way
+        return np.array(
+            [i for i, n in enumerate(names) if any(fnmatch.fnmatchcase(n, p) for p in patterns)],
+            np.int64,
+        )
+    body = "|".join(f"(?:{fnmatch.translate(p)[4:-3]})" for p in patterns)  # (?s:...)\Z
+    rx = re.compile(f"^(?:{body})$", re.MULTILINE)
+    starts = np.zeros(len(names), np.int64)
+    np.cumsum([len(n) + 1 for n in names[:-1]], out=starts[1:])
+    hits = np.array([m.start() for m in rx.finditer(joined)], np.int64)
+    return np.unique(np.searchsorted(starts, hits, side="right") - 1)
 
 
 def document(event: Event) -> dict[str, Any]:
@@ -130,7 +143,14 @@ def matching_rows(engine: Any, branch: str, f: Filter, progress: ProgressFn | No
     keep = np.zeros(rows.shape[0], bool)
     needle = f.text.lower().encode() if f.text else None
     type_globs, stream_globs = _globs(f.types), _globs(f.streams)
+    total = int(rows.shape[0])
+    if needle is None and expression is not None and _payload_only(f.where or ""):
+        found = _payload_matches(engine, rows, keys, plain, expression, progress)
+        if found is not None:
+            return rows[found]
     for i, (row, event) in enumerate(engine.iter_events(branch, rows)):
+        if progress is not None and i % _CHUNK == _CHUNK - 1 and not progress(i + 1, total):
+            raise Cancelled(f"search stopped after {i + 1:,} of {total:,} events")
         if not plain[row] and not _fields_match(event, type_globs, stream_globs, f):
             continue
         if needle is not None:
@@ -140,9 +160,52 @@ def matching_rows(engine: Any, branch: str, f: Filter, progress: ProgressFn | No
         if expression is not None and not truthy(evaluate(expression, document(event))):
             continue
         keep[i] = True
-        if progress is not None and i % _CHUNK == _CHUNK - 1 and not progress(i + 1, len(rows)):
-            raise Cancelled(f"search stopped after {i + 1:,} of {len(rows):,} events")
+    if progress is not None and not progress(total, total):
+        raise Cancelled("search stopped at its end")
     return rows[keep]
+
+
+_NOT_PAYLOAD = re.compile(r"\b(metadata|id)\b")
+
+
+def _payload_only(where: str) -> bool:
+    """Whether a query reads only ``data``, ``type``, ``stream`` and ``version`` (then the
+    payloads are enough: no full event is built)."""
+    return _NOT_PAYLOAD.search(re.sub(r"'[^']*'|`[^`]*`|\"[^\"]*\"", "", where)) is None
+
+
+def _payload_matches(
+    engine: Any,
+    rows: I64,
+    keys: I64,
+    plain: Any,
+    expression: Expression,
+    progress: ProgressFn | None,
+) -> Any:
+    """The fast path over the source's payloads, for rows that are the log's own events at
+    their own positions (main, or a branch that only drops); None when it does not apply."""
+    iter_payloads = getattr(engine.log, "iter_payloads", None)
+    if iter_payloads is None or not rows.shape[0] or not bool(plain[rows].all()):
+        return None
+    if not np.array_equal(keys[rows], rows):
+        return None  # moved or inserted events: rows are not positions
+    keep = np.zeros(rows.shape[0], bool)
+    first, last = int(rows[0]), int(rows[-1])
+    wanted = np.zeros(last - first + 1, bool)
+    wanted[rows - first] = True
+    index = np.cumsum(wanted) - 1
+    for offset, (stream, kind, version, data) in enumerate(iter_payloads(first, last + 1)):
+        stop = offset % _CHUNK == _CHUNK - 1 and progress is not None
+        if stop and not progress(offset + 1, last - first + 1):  # type: ignore[misc]
+            raise Cancelled(f"search stopped after {offset + 1:,} events")
+        if not wanted[offset]:
+            continue
+        doc = {"stream": stream, "type": kind, "version": version, "data": data}
+        if truthy(evaluate(expression, doc)):
+            keep[index[offset]] = True
+    if progress is not None and not progress(last - first + 1, last - first + 1):
+        raise Cancelled("search stopped at its end")
+    return keep
 
 
 def _fields_match(event: Event, types: list[str], streams: list[str], f: Filter) -> bool:

@@ -37,7 +37,8 @@ def brute(session, branch: str, f: Filter) -> list[int]:  # type: ignore[no-unty
         e = engine.event_at(branch, row)
         if f.types and not any(fnmatch.fnmatchcase(e.type, g.strip()) for g in f.types.split(",")):
             continue
-        if f.streams and not fnmatch.fnmatchcase(e.stream, f.streams):
+        globs = [g.strip() for g in (f.streams or "").split(",") if g.strip()]
+        if globs and not any(fnmatch.fnmatchcase(e.stream, g) for g in globs):
             continue
         if f.since_us is not None and (e.recorded_us is None or e.recorded_us < f.since_us):
             continue
@@ -53,6 +54,8 @@ def brute(session, branch: str, f: Filter) -> list[int]:  # type: ignore[no-unty
 
 
 FILTERS = [
+    Filter(where="data.amount > `2000` && type == 'PaymentCharged'"),  # payloads only
+    Filter(streams="sku-*, cust*", where="data.qty > `1`"),
     Filter(types="Payment*"),
     Filter(types="OrderPlaced, OrderShipped", streams="order-00001*"),
     Filter(streams="customer-*", where="data.amount > `2000`"),
@@ -84,6 +87,23 @@ def test_edited_and_inserted_events_are_checked_on_their_new_version(shop) -> No
     rows = matching_rows(engine, name, Filter(types="Renamed")).tolist()
     assert rows == [5]
     assert 5 not in matching_rows(engine, name, Filter(types=engine.event_at("main", 5).type))
+
+
+def test_progress_is_reported_and_cancel_stops(shop) -> None:  # type: ignore[no-untyped-def]
+    from replay_engine.errors import Cancelled
+
+    engine = shop[1].engine
+    for where in ("data.amount > `1`", "metadata.service == 'payments'"):
+        calls: list[int] = []
+
+        def progress(done: int, _total: int, calls: list[int] = calls) -> bool:
+            calls.append(done)
+            return True
+
+        matching_rows(engine, "main", Filter(where=where), progress)
+        assert calls, where
+        with pytest.raises(Cancelled):
+            matching_rows(engine, "main", Filter(where=where), lambda d, n: False)
 
 
 def test_a_bad_query_says_so(shop) -> None:  # type: ignore[no-untyped-def]
