@@ -14,11 +14,13 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from app.lag import Lag, lag_of
+from app.lag import CHECKPOINT_TYPES, Checkpoints, Lag, checkpoints_of, lag_of
 from app.qt_errors import guarded
 from app.qt_models import format_duration, format_time
 from models.event import format_key
@@ -52,10 +54,18 @@ class LagPanel(QWidget):
         }
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
         self.plot.addItem(self.cursor, ignoreBounds=True)
+        self.read_sides = QTreeWidget()
+        self.read_sides.setObjectName("lagReadSides")
+        self.read_sides.setHeaderLabels(["Read side", "At", "Behind", "Behind (time)"])
+        self.read_sides.setRootIsDecorated(False)
+        self.read_sides.itemActivated.connect(self._jump_side)
+        self.checkpoints: Checkpoints | None = None
         self.out_of_order = QListWidget()
         self.out_of_order.setObjectName("lagOutOfOrder")
         self.out_of_order.itemActivated.connect(self._jump)
         side = QVBoxLayout()
+        side.addWidget(QLabel(f"Read sides at the cursor (checkpoint events: {CHECKPOINT_TYPES})"))
+        side.addWidget(self.read_sides, 1)
         side.addWidget(QLabel("Processed before an earlier-recorded event"))
         side.addWidget(self.out_of_order, 1)
         body = QHBoxLayout()
@@ -91,6 +101,7 @@ class LagPanel(QWidget):
             self.summary.setText("")
             self.lag = None
             return
+        self.checkpoints = checkpoints_of(session.log)
         lag = self.lag = lag_of(session.log.columns)
         if not lag.lag_us.size:
             self.summary.setText("This log has no processed times: no lag to show.")
@@ -124,6 +135,7 @@ class LagPanel(QWidget):
     def _on_position(self, row: int) -> None:
         if self.lag is None:
             return
+        self._show_read_sides(row)
         nav = self.w.navigator
         if nav.session is None or row < 0 or row >= nav.count:
             self.at_cursor.setText("")
@@ -138,6 +150,28 @@ class LagPanel(QWidget):
             f"{format_key(nav.key_at(row))} recorded {format_time(rec)}, processed "
             f"{format_duration(proc - rec)} later"
         )
+
+    def _show_read_sides(self, row: int) -> None:
+        self.read_sides.clear()
+        nav = self.w.navigator
+        if self.checkpoints is None or nav.session is None or not 0 <= row < nav.count:
+            return
+        key = nav.key_at(row)
+        if key < 0:
+            return  # an inserted event has no log position
+        for side in self.checkpoints.at(key, nav.session.log.columns.recorded_us):
+            behind = "—" if side.behind_us is None else format_duration(side.behind_us)
+            item = QTreeWidgetItem(
+                [side.name, format_key(side.position), f"{side.behind_events:,} events", behind]
+            )
+            item.setData(0, Qt.ItemDataRole.UserRole, side.position)
+            item.setToolTip(0, f"its last checkpoint: {format_key(side.checkpoint_row)}")
+            self.read_sides.addTopLevelItem(item)
+
+    def _jump_side(self, item: QTreeWidgetItem, _column: int) -> None:
+        row = self.w.navigator.row_of_key(int(item.data(0, Qt.ItemDataRole.UserRole)))
+        if row is not None:
+            self.w.navigator.go_to(row)
 
     def _jump(self, item: QListWidgetItem) -> None:
         pos: Any = item.data(Qt.ItemDataRole.UserRole)

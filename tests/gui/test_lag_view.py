@@ -27,3 +27,29 @@ def test_lag_summary_plot_and_cursor(qtbot: Any, settings: QSettings) -> None:
     assert len(x) > 0 and max(y) <= 0.03
     w.navigator.go_to(3)
     assert "@3" in panel.at_cursor.text() and "+6.0 ms" in panel.at_cursor.text()
+
+
+def test_read_sides_at_the_cursor(qtbot: Any, settings: QSettings) -> None:
+    from models.event import Event
+    from tests.gui.shop import shop_events
+
+    events = shop_events()
+    for pos, position in ((9, 4), (15, 12)):
+        e = events[pos]
+        events[pos] = Event(
+            key=pos, pos=pos, event_id=e.event_id, stream="$checkpoints",
+            type="CheckpointSaved", recorded_us=e.recorded_us, processed_us=e.processed_us,
+            data={"consumer": "orders-view", "position": position},
+        )  # fmt: skip
+    w = open_window(qtbot, settings, make_session(events))
+    w.lag_dock.show()
+    panel = w.lag_panel
+    qtbot.waitUntil(lambda: panel.lag is not None)
+    w.navigator.go_to(17)
+    item = panel.read_sides.topLevelItem(0)
+    assert item is not None and item.text(0) == "orders-view"
+    assert (item.text(1), item.text(2)) == ("@12", "5 events")
+    w.navigator.go_to(10)
+    assert panel.read_sides.topLevelItem(0).text(2) == "6 events"
+    panel.read_sides.itemActivated.emit(panel.read_sides.topLevelItem(0), 0)
+    assert w.navigator.row == 4
