@@ -70,12 +70,10 @@ class Debugger(QObject):
     def _save(self) -> None:
         session = self._nav.session
         if session is not None:
-            session.save_debug_points(
-                {
-                    "breakpoints": [b.to_json() for b in self.breakpoints],
-                    "watches": [w.to_json() for w in self.watches],
-                }
-            )
+            points = session.debug_points()  # bookmarks and saved filters live there too
+            points["breakpoints"] = [b.to_json() for b in self.breakpoints]
+            points["watches"] = [w.to_json() for w in self.watches]
+            session.save_debug_points(points)
         self.changed.emit()
 
     def add_breakpoint(self, breakpoint: Breakpoint) -> None:
@@ -164,8 +162,9 @@ class Debugger(QObject):
                     f"Ran {word}: no breakpoint hit {where} {self._where(row)}.", "info"
                 )
                 return
-            if self._nav.branch == branch:
-                self._nav.go_to(hit.row)
+            if self._nav.branch != branch:
+                return  # the user switched branches meanwhile: that hit is not for this one
+            self._nav.go_to(hit.row)
             self.message.emit(f"Stopped at {self._where(hit.row)}: {hit.reason}", "info")
 
         def failed(exc: BaseException) -> None:

@@ -760,6 +760,11 @@ def open_table(
         workspace=workspace,
         strict=strict,
         progress=progress,
+        identity=source.describe()
+        + orjson.dumps(
+            [source.columns, source.where, source.since, source.until, source.order_by],
+            default=str,
+        ).decode(),
     )
 
 
@@ -798,10 +803,13 @@ def _open_database(
     workspace: str | os.PathLike[str] | None,
     strict: bool,
     progress: ProgressFn | None,
+    identity: str | None = None,
 ) -> Session:
     """Rows of a database, converted into the cache once per content key, opened as a log
     with its own workspace (keyed by the masked name)."""
-    import_path, conversion = converters.cached(label_name, kind, key, write)
+    import_path, conversion = converters.cached(
+        label_name, kind, identity or name, key, write, strict=strict
+    )
     digest = hashlib.sha1(name.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
     label = Path("/") / "database-tables" / digest / label_name
     target = workspace if workspace is not None else default_workspace_for(label)

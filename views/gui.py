@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from app import gui as app_gui
+from app.gc_guard import collect_on_gui_thread
 from app.qt_errors import error_reporter
 from app.watchdog import watch_gui_thread
 from views.main_window import MainWindow
@@ -36,6 +37,7 @@ def run_gui(argv: Sequence[str]) -> int:
     # within a millisecond instead of five, so it stays smooth during long replays.
     sys.setswitchinterval(0.001)
     watch_gui_thread()  # a user handler stuck on this thread is stopped after 3 s
+    collect_on_gui_thread()  # never delete Qt objects from the engine worker
     app.setWindowIcon(app_icon())
     settings = app_gui.make_settings()
     theme = Theme(options.theme or str(settings.value("theme/mode", "system")))

@@ -345,6 +345,7 @@ class ImportDialog(QDialog):
         self.last_job = job
 
     def _on_tab(self, _index: int) -> None:
+        self.jobs.cancel()  # a preview of the other tab must not land here
         self.result_preview = None
         self.table.setRowCount(0)
         self.open_button.setEnabled(False)
@@ -492,13 +493,18 @@ class ImportDialog(QDialog):
         if self.tabs.currentWidget() is self.db_tab:
             if self.result_preview is None:
                 return
-            store = self.eventsourcing_store()
+            try:
+                store = self.eventsourcing_store()
+                source = self.table_source() if store is None else None
+            except ValueError as error:  # a field edited into nonsense after the preview
+                self._failed(error)
+                return
             if store is not None:
                 self.jobs.shutdown()
                 super().accept()
                 self.w.open_eventsourcing(*store)
                 return
-            source = self.table_source()
+            assert source is not None
             remember_table(self.settings, source)
             self.jobs.shutdown()
             super().accept()

@@ -90,30 +90,51 @@ def convert_cached(
     return cached(
         path.name,
         converter.name,
+        str(path.expanduser().resolve()),
         content_key(path),
         lambda out: converter.convert(path, out, strict=strict, progress=progress),
+        strict=strict,
     )
 
 
 def cached(
-    label: str, kind: str, key: str, write: Callable[[IO[bytes]], Conversion]
+    label: str,
+    kind: str,
+    identity: str,
+    key: str,
+    write: Callable[[IO[bytes]], Conversion],
+    *,
+    strict: bool = False,
 ) -> tuple[Path, Conversion]:
-    """The cache file ``label.kind.key.jsonl``, written by ``write`` unless it exists."""
+    """The cache file of one input (``identity``: its path, or a database's masked name),
+    written by ``write`` unless it already holds content ``key``.
+
+    The file's name stays the same when the input changes, so the workspace sees the same
+    log grown or changed — its branches, bookmarks and breakpoints stay with it — instead of
+    a new log. With ``strict``, a cached conversion that had skipped records raises as the
+    conversion itself would have."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label)[:60]
-    target = folder / f"{stem}.{kind}.{key}.jsonl"
+    digest = hashlib.sha1(identity.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+    target = folder / f"{stem}.{kind}.{digest}.jsonl"
     report = target.with_suffix(".report.json")
     if target.exists() and report.exists():
         try:
-            return target, _read_report(report)
+            found_key, conversion = _read_report(report)
         except (OSError, ValueError, TypeError, KeyError):
-            pass  # an unreadable report: convert again
+            found_key, conversion = None, None  # an unreadable report: convert again
+        if found_key == key and conversion is not None:
+            if strict:
+                first = next((p for p in conversion.problems if p.severity is Severity.ERROR), None)
+                if first is not None:
+                    raise InputError(f"{first.location()}: {first.reason}", [first])
+            return target, conversion
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".converting-", suffix=".jsonl")
     try:
         with os.fdopen(fd, "wb") as out:
             conversion = write(out)
-        report.write_bytes(_report_bytes(conversion))
+        report.write_bytes(_report_bytes(key, conversion))
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -121,9 +142,10 @@ def cached(
     return target, conversion
 
 
-def _report_bytes(c: Conversion) -> bytes:
+def _report_bytes(key: str, c: Conversion) -> bytes:
     return orjson.dumps(
         {
+            "key": key,
             "records": c.records,
             "skipped": c.skipped,
             "notes": c.notes,
@@ -132,7 +154,7 @@ def _report_bytes(c: Conversion) -> bytes:
     )
 
 
-def _read_report(path: Path) -> Conversion:
+def _read_report(path: Path) -> tuple[str | None, Conversion]:
     data = orjson.loads(path.read_bytes())
     problems = [
         Problem(
@@ -145,7 +167,11 @@ def _read_report(path: Path) -> Conversion:
         )
         for p in data["problems"]
     ]
-    return Conversion(int(data["records"]), int(data["skipped"]), problems, list(data["notes"]))
+    conversion = Conversion(
+        int(data["records"]), int(data["skipped"]), problems, list(data["notes"])
+    )
+    key = data.get("key")
+    return (str(key) if key is not None else None), conversion
 
 
 def _register_builtin() -> None:

@@ -38,6 +38,19 @@ def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     yield
 
 
+@pytest.fixture(autouse=True)
+def _gc_on_the_gui_thread(qapp: object) -> Iterator[None]:
+    """As the application does (app.gc_guard): cycles holding Qt objects of windows the tests
+    closed are collected on the GUI thread, never by an engine worker. Python's own collector
+    is back after each test (the unit tests run in the same process)."""
+    from app.gc_guard import GuiCollector
+
+    collector = GuiCollector().start()
+    yield
+    collector.stop()
+    collector.deleteLater()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> QSettings:
     """A settings file of this test only."""

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt
 
 from app.compensate import export_with_report
+from replay_engine.breakpoints import Watch
 from tests.gui.shop import make_session
 from tests.gui.test_window import open_window
 
@@ -42,3 +43,16 @@ def test_bookmarks_with_notes(qtbot: Any, settings: QSettings, tmp_path: Path) -
         ("@6", "kept for the report"),
     ]
     assert "kept for the report" in (tmp_path / "out.jsonl.report.md").read_text()
+
+
+def test_breakpoints_keep_the_bookmarks_and_saved_filters(qtbot: Any, settings: QSettings) -> None:
+    w = open_window(qtbot, settings, make_session())
+    assert w.session is not None
+    w.session.set_bookmark(4, "keep me")
+    w.filter_bar.types.setText("Order*")
+    w.filter_bar.save("orders")
+    w.debug_actions.toggle_row(2)
+    w.debug_actions.debugger.add_watch(Watch("data"))
+    points = w.session.debug_points()
+    assert w.session.bookmarks() == {"@4": "keep me"}
+    assert "orders" in points["saved_filters"] and points["breakpoints"]

@@ -121,3 +121,30 @@ def test_canonical_times_are_written_as_the_export_writes_them() -> None:
     for us in (1_741_000_000_000_000, 1_741_000_000_123_456, 1_741_000_000_100_000, -5):
         line = canonical_line(event_id="1", stream="s", event_type="T", data=None, recorded_us=us)
         assert orjson.loads(line)["recorded_at"] == format_us(us)
+
+
+def test_a_changed_input_stays_the_same_log_with_its_branches(
+    pipes: PipeLog, tmp_path: Path
+) -> None:
+    """Re-exported with more records, a converted log keeps its workspace source: branches,
+    bookmarks and breakpoints stay with it (the cache file keeps its name)."""
+    log = tmp_path / "grow.pipes"
+    log.write_bytes(b"#pipes\na|Paid|5\nb|Paid|7\n")
+    session = open_session(log, workspace=tmp_path / "ws.sqlite")
+    session.create_branch("fix")
+    session.set_bookmark(1, "look here")
+    session.close()
+    log.write_bytes(b"#pipes\na|Paid|5\nb|Paid|7\nc|Refunded|2\n")
+    again = open_session(log, workspace=tmp_path / "ws.sqlite")
+    assert pipes.calls == 2 and len(again.log) == 3
+    assert "fix" in again.engine.branches() and again.bookmarks() == {"@1": "look here"}
+    again.close()
+    assert len(list(converters.cache_dir().glob("grow.pipes.*.jsonl"))) == 1
+
+
+def test_strict_sees_the_problems_of_a_cached_conversion(pipes: PipeLog, tmp_path: Path) -> None:
+    log = tmp_path / "bad.pipes"
+    log.write_bytes(b"#pipes\na|Paid|5\nbroken\n")
+    open_session(log, workspace=tmp_path / "ws.sqlite").close()  # lenient: cached
+    with pytest.raises(InputError, match=r"bad.pipes:3"):
+        open_session(log, workspace=tmp_path / "ws.sqlite", strict=True)
