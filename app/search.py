@@ -85,7 +85,9 @@ def _codes(patterns: Sequence[str], names: Sequence[str]) -> I64:
     if not names or not patterns:
         return np.zeros(0, np.int64)
     joined = "\n".join(names)
-    if joined.count("\n") != len(names) - 1:  # a name holds a newline: the slow way
+    # a name holding a newline, or a negated set ([!x] could match the newline between two
+    # names): the slow way
+    if joined.count("\n") != len(names) - 1 or any("[!" in p for p in patterns):
         return np.array(
             [i for i, n in enumerate(names) if any(fnmatch.fnmatchcase(n, p) for p in patterns)],
             np.int64,

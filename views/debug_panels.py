@@ -456,12 +456,15 @@ class ValueHistoryPanel(QWidget):
         layout.addWidget(self.tree)
         self.touches: list[Touch] = []
 
+    SHOWN = 5000
+    """Rows listed at most (a value a million events changed would freeze the list)."""
+
     def show_touches(self, label: str, touches: list[Touch]) -> None:
         self.touches = touches
         nav = self.w.navigator
         self.tree.clear()
         engine = nav.session.engine if nav.session is not None else None
-        for t in touches:
+        for t in touches[: self.SHOWN]:
             kind = engine.event_at(nav.branch, t.row).type if engine is not None else ""
             item = QTreeWidgetItem(
                 [
@@ -475,8 +478,9 @@ class ValueHistoryPanel(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, t.row)
             self.tree.addTopLevelItem(item)
         n = len(touches)
+        more = f"; the first {self.SHOWN:,} listed" if n > self.SHOWN else ""
         self.title.setText(
-            f"{label}: changed by {n:,} event{'s' if n != 1 else ''} in {nav.branch} "
+            f"{label}: changed by {n:,} event{'s' if n != 1 else ''} in {nav.branch}{more} "
             "(double-click to go there)"
         )
 
@@ -662,7 +666,13 @@ class DebugActions(QObject):
         self.history_dock.show()
         self.history_dock.raise_()
         self.history.title.setText(f"{label}: looking for the events that changed it…")
-        self.debugger.touches(path, lambda found: self.history.show_touches(label, found))
+        branch = self.w.navigator.branch
+
+        def done(found: list[Touch]) -> None:
+            if self.w.navigator.branch == branch:  # rows of another branch would mislead
+                self.history.show_touches(label, found)
+
+        self.debugger.touches(path, done)
 
     def watch_current(self) -> None:
         path = self._current_path()
