@@ -198,8 +198,9 @@ def _gc_paused() -> Iterator[None]:
 # --- careful parsing -----------------------------------------------------------------------
 
 
-class _Lenient:
-    """stdlib ``json`` with hooks: accepts NaN/Infinity and keeps big integers exactly."""
+class LenientJson:
+    """stdlib ``json`` with hooks: accepts NaN/Infinity and keeps big integers exactly (the
+    importer's policy; converters reading JSON that orjson refuses use it too)."""
 
     def __init__(self) -> None:
         self.notes: list[str] = []
@@ -1041,7 +1042,7 @@ def _parse(raw: bytes, suspect: bool) -> tuple[Any, list[str], str | UnicodeDeco
     """(object, warnings, None), or (None, [], reason) for a record that cannot be imported
     (a :class:`UnicodeDecodeError` for invalid UTF-8: the caller knows where the record is).
 
-    orjson first; the stdlib parser (:class:`_Lenient`) when orjson refuses the record or
+    orjson first; the stdlib parser (:class:`LenientJson`) when orjson refuses the record or
     when it may hold integers orjson would turn into floats (``suspect``).
     """
     message = ""
@@ -1050,7 +1051,7 @@ def _parse(raw: bytes, suspect: bool) -> tuple[Any, list[str], str | UnicodeDeco
             return orjson.loads(raw), [], None
         except orjson.JSONDecodeError as exc:
             message = str(exc)
-    parser = _Lenient()
+    parser = LenientJson()
     try:
         obj = parser.loads(raw)
     except UnicodeDecodeError as bad:

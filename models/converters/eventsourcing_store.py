@@ -50,7 +50,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import json
 import re
 import shutil
 import sqlite3
@@ -78,6 +77,7 @@ from models.converters.base import (
     canonical_line,
 )
 from models.event import datetime_to_us
+from models.importer import LenientJson
 from models.problems import InputError, Problem, Severity
 from models.readers.batch import excerpt
 
@@ -251,42 +251,6 @@ def _is_zlib(raw: bytes) -> bool:
     )
 
 
-class _Lenient:
-    """stdlib ``json`` for what orjson refuses or could get wrong (the library writes with
-    ``json``: NaN, Infinity and integers of any size), with the importer's policy."""
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def constant(self, name: str) -> None:
-        self.notes.append(f"{name} replaced by null (not valid JSON)")
-
-    def integer(self, text: str) -> int | str:
-        value = int(text)
-        if -(2**63) <= value <= 2**64 - 1:
-            return value
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        self.notes.append(
-            f"integer {shown} does not fit in 64 bits: kept exactly as a decimal string"
-        )
-        return text
-
-    def floating(self, text: str) -> float | None:
-        value = float(text)
-        if value in (float("inf"), float("-inf")):
-            self.notes.append(f"number {text[:40]} is out of range: replaced by null")
-            return None
-        return value
-
-    def loads(self, body: bytes) -> Any:
-        return json.loads(
-            body.decode("utf-8"),
-            parse_constant=self.constant,
-            parse_int=self.integer,
-            parse_float=self.floating,
-        )
-
-
 def _parse_state(raw: bytes, unknown: Counter[str]) -> tuple[dict[str, Any], list[str]]:
     """The state as plain JSON values, and warnings about numbers JSON cannot hold."""
     body = raw
@@ -305,7 +269,7 @@ def _parse_state(raw: bytes, unknown: Counter[str]) -> tuple[dict[str, Any], lis
             return fields, []
     except (ValueError, _Careful):  # NaN, Infinity, huge integers; or not JSON at all
         found.clear()
-        lenient = _Lenient()
+        lenient = LenientJson()
         try:
             value = lenient.loads(body)
         except (UnicodeDecodeError, ValueError) as exc:

@@ -56,6 +56,36 @@ def open_log(app: QApplication, w: MainWindow, path: Path) -> None:
     w.importFinished.disconnect(done.append)
 
 
+def demo_window(
+    projection: bool = False, problems: bool = False
+) -> tuple[QApplication, MainWindow, Path]:
+    """The window as the README shows it (1500x940, light theme, settings and workspace of
+    its own) with the demo log open, and the demo projection loaded when asked: the setup
+    every screenshot script shares. Returns the app, the window and the output folder."""
+    out = ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="rewind-shots-"))
+    app = app_gui.make_application([])
+    w = MainWindow(
+        opener=app_gui.default_opener(str(tmp / "workspace.sqlite")),
+        settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
+        theme=Theme("light"),
+        demo_log=app_gui.DEMO_LOG,
+    )
+    w.resize(1500, 940)
+    w.show()
+    open_log(app, w, app_gui.DEMO_LOG)
+    wait_until(app, lambda: w.problems.findings is not None)  # the dock pops up once found
+    if not problems:
+        w.problems.dock.hide()
+    if projection:
+        session = w.session
+        assert session is not None
+        w.projection_actions.load(ROOT / "resources" / "demo" / "shop_projection.py")
+        wait_until(app, lambda: session.projection_name == "shop")
+    return app, w, out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")

@@ -10,31 +10,13 @@ caused (analysis-chain.png); the filter bar keeps only the big payments
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from PySide6.QtCore import Qt
 
-from PySide6.QtCore import QSettings, Qt
-
-from app import gui as app_gui
-from tests.gui.screenshots import ROOT, open_log, save, settle, wait_until
-from views.main_window import MainWindow
-from views.theme import Theme
+from tests.gui.screenshots import demo_window, save, settle, wait_until
 
 
 def main() -> None:
-    out = ROOT / "docs" / "screenshots"
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="rewind-shots-"))
-    app = app_gui.make_application([])
-    w = MainWindow(
-        opener=app_gui.default_opener(str(tmp / "workspace.sqlite")),
-        settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
-        theme=Theme("light"),
-        demo_log=app_gui.DEMO_LOG,
-    )
-    w.resize(1500, 940)
-    w.show()
-    open_log(app, w, app_gui.DEMO_LOG)
+    app, w, out = demo_window(problems=True)
     problems = w.problems
     wait_until(app, lambda: problems.findings is not None)
     wait_until(app, lambda: not w.engine_queue.busy)

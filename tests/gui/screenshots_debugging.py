@@ -9,36 +9,16 @@ watch ``charges > 1`` over every stream as a condition that breaks, and runs bac
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from PySide6.QtCore import Qt
 
-from PySide6.QtCore import QSettings, Qt
-
-from app import gui as app_gui
 from replay_engine.breakpoints import ANY, Breakpoint, Watch
-from tests.gui.screenshots import ROOT, open_log, save, wait_until
-from views.main_window import MainWindow
-from views.theme import Theme
+from tests.gui.screenshots import demo_window, save, wait_until
 
 
 def main() -> None:
-    out = ROOT / "docs" / "screenshots"
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="rewind-shots-"))
-    app = app_gui.make_application([])
-    w = MainWindow(
-        opener=app_gui.default_opener(str(tmp / "workspace.sqlite")),
-        settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
-        theme=Theme("light"),
-        demo_log=app_gui.DEMO_LOG,
-    )
-    w.resize(1500, 940)
-    w.show()
-    open_log(app, w, app_gui.DEMO_LOG)
+    app, w, out = demo_window(projection=True)
     session = w.session
     assert session is not None
-    w.projection_actions.load(ROOT / "resources" / "demo" / "shop_projection.py")
-    wait_until(app, lambda: session.projection_name == "shop")
     debugger = w.debug_actions.debugger
     debugger.add_breakpoint(Breakpoint(type="PaymentRefunded", condition="amount > `20000`"))
     debugger.set_breakpoint_enabled(0, False)
