@@ -19,9 +19,18 @@ import numpy.typing as npt
 import orjson
 
 from models.event import Event
+from models.gc_pause import cycle_gc_paused
 from models.log import NA
 from replay_engine.errors import Cancelled
-from replay_engine.query import Expression, compile_expression, evaluate, truthy
+from replay_engine.query import (
+    Atom,
+    Clause,
+    Expression,
+    compile_expression,
+    evaluate,
+    necessary,
+    truthy,
+)
 
 I64 = npt.NDArray[np.int64]
 ProgressFn = Callable[[int, int], bool]
@@ -116,6 +125,7 @@ def matching_rows(engine: Any, branch: str, f: Filter, progress: ProgressFn | No
     """Display rows of ``branch`` whose events match every part of ``f``, ascending
     (dropped events included: they are shown, struck through)."""
     expression = f.check()
+    clauses = necessary(expression) if expression is not None else []
     seq = engine.sequence(branch)
     keys = np.asarray(seq.keys, np.int64)
     cols = engine.log.columns
@@ -125,7 +135,6 @@ def matching_rows(engine: Any, branch: str, f: Filter, progress: ProgressFn | No
         plain &= ~np.isin(keys, list(special))
     safe = np.where(plain, keys, 0)
     mask = np.ones(keys.shape[0], bool)
-    checked_here = ~plain  # edited and inserted events: every field is checked on the event
     if f.types:
         mask &= np.isin(cols.type_codes[safe], _codes(_globs(f.types), cols.type_names))
     if f.streams:
@@ -138,76 +147,132 @@ def matching_rows(engine: Any, branch: str, f: Filter, progress: ProgressFn | No
         if f.until_us is not None:
             ok &= rec < f.until_us
         mask &= ok
-    mask |= checked_here
+    for field, value in _column_equalities(clauses):  # type == 'X' in the query
+        names = cols.type_names if field == "type" else cols.stream_names
+        codes = cols.type_codes if field == "type" else cols.stream_codes
+        mask &= np.isin(codes[safe], [i for i, name in enumerate(names) if name == value])
+    mask |= ~plain  # edited and inserted events: every field is checked on the event
     rows = np.flatnonzero(mask).astype(np.int64)
-    if not (f.needs_payload() or checked_here.any()):
+    if not (f.needs_payload() or not plain.all()):
         return rows
-    keep = np.zeros(rows.shape[0], bool)
-    needle = f.text.lower().encode() if f.text else None
-    type_globs, stream_globs = _globs(f.types), _globs(f.streams)
+    checks = _Checks(f, expression)
+    plain_rows = rows[plain[rows]]
+    other_rows = rows[~plain[rows]]
+    scan = getattr(engine.log, "scan_documents", None)
     total = int(rows.shape[0])
-    if needle is None and expression is not None and _payload_only(f.where or ""):
-        found = _payload_matches(engine, rows, keys, plain, expression, progress)
-        if found is not None:
-            return rows[found]
-    for i, (row, event) in enumerate(engine.iter_events(branch, rows)):
-        if progress is not None and i % _CHUNK == _CHUNK - 1 and not progress(i + 1, total):
-            raise Cancelled(f"search stopped after {i + 1:,} of {total:,} events")
-        if not plain[row] and not _fields_match(event, type_globs, stream_globs, f):
+    keep = np.zeros(rows.shape[0], bool)
+    if not f.needs_payload():
+        keep[plain[rows]] = True  # the columns decided
+    elif scan is None:
+        other_rows = rows  # every row through full events
+    else:
+        positions = keys[plain_rows]
+        order = np.argsort(positions, kind="stable")
+        with cycle_gc_paused():
+            found = _scan(scan, positions[order], checks, clauses, f.text, progress, total)
+        keep[plain[rows]] = np.isin(positions, found)
+    offset = total - int(other_rows.shape[0])
+    other_keep = np.zeros(other_rows.shape[0], bool)
+    for i, (row, event) in enumerate(engine.iter_events(branch, other_rows)):
+        done = offset + i + 1
+        if progress is not None and i % _CHUNK == _CHUNK - 1 and not progress(done, total):
+            raise Cancelled(f"search stopped after {done:,} of {total:,} events")
+        if not plain[row] and not _fields_match(event, checks.types, checks.streams, f):
             continue
-        if needle is not None:
-            body = orjson.dumps([event.data, event.metadata], option=orjson.OPT_NON_STR_KEYS)
-            if needle not in body.lower():
-                continue
-        if expression is not None and not truthy(evaluate(expression, document(event))):
-            continue
-        keep[i] = True
+        other_keep[i] = checks(document(event))
+    keep[np.isin(rows, other_rows[other_keep])] = True
     if progress is not None and not progress(total, total):
         raise Cancelled("search stopped at its end")
     return rows[keep]
 
 
-_NOT_PAYLOAD = re.compile(r"\b(metadata|id)\b")
+class _Checks:
+    """The text and query parts of a filter, on one event's document."""
+
+    def __init__(self, f: Filter, expression: Expression | None) -> None:
+        self.text = f.text.lower().encode() if f.text else None
+        self.expression = expression
+        self.types, self.streams = _globs(f.types), _globs(f.streams)
+
+    def __call__(self, doc: dict[str, Any]) -> bool:
+        if self.text is not None:
+            body = orjson.dumps([doc["data"], doc["metadata"]], option=orjson.OPT_NON_STR_KEYS)
+            if self.text not in body.lower():
+                return False
+        return self.expression is None or truthy(evaluate(self.expression, doc))
 
 
-def _payload_only(where: str) -> bool:
-    """Whether a query reads only ``data``, ``type``, ``stream`` and ``version`` (then the
-    payloads are enough: no full event is built)."""
-    return _NOT_PAYLOAD.search(re.sub(r"'[^']*'|`[^`]*`|\"[^\"]*\"", "", where)) is None
-
-
-def _payload_matches(
-    engine: Any,
-    rows: I64,
-    keys: I64,
-    plain: Any,
-    expression: Expression,
+def _scan(
+    scan: Callable[..., Any],
+    positions: I64,
+    checks: _Checks,
+    clauses: list[Clause],
+    text: str | None,
     progress: ProgressFn | None,
-) -> Any:
-    """The fast path over the source's payloads, for rows that are the log's own events at
-    their own positions (main, or a branch that only drops); None when it does not apply."""
-    iter_payloads = getattr(engine.log, "iter_payloads", None)
-    if iter_payloads is None or not rows.shape[0] or not bool(plain[rows].all()):
+    total: int,
+) -> I64:
+    """Positions (ascending) among ``positions`` whose stored events pass ``checks``; the raw
+    records are pre-filtered by what the query and the text need (see :func:`_patterns`)."""
+    found: list[int] = []
+    for done, hits in scan(positions, _patterns(clauses, text)):
+        if progress is not None and not progress(done, total):
+            raise Cancelled(f"search stopped after {done:,} of {total:,} events")
+        for pos, event_id, stream, kind, version, data, metadata in hits:
+            doc = {
+                "id": event_id,
+                "stream": stream,
+                "type": kind,
+                "version": version,
+                "data": data,
+                "metadata": metadata,
+            }
+            if checks(doc):
+                found.append(pos)
+    return np.asarray(found, np.int64)
+
+
+_FIELDS_IN_COLUMNS = frozenset({"id", "stream", "type", "version"})
+_UNSAFE_TEXT = re.compile(r'[{}\[\]:,"\\]|^[0-9.eE+-]*$')
+
+
+def _column_equalities(clauses: list[Clause]) -> list[tuple[str, str]]:
+    """``type == 'X'`` / ``stream == 'X'`` the query requires: answered by the columns."""
+    out = []
+    for clause in clauses:
+        if len(clause) == 1:
+            (atom,) = clause
+            if atom.exact and atom.value is not None and atom.path in (("type",), ("stream",)):
+                out.append((atom.path[0], atom.value))
+    return out
+
+
+def _patterns(clauses: list[Clause], text: str | None) -> list[re.Pattern[bytes]]:
+    """What the raw record (JSON) of a matching event must contain: per clause, one of its
+    strings as a JSON string (a key the query reads, or a string it compares with), and the
+    free text, case-insensitively, when it can only occur inside a JSON string."""
+    patterns = []
+    for clause in clauses:
+        tokens = [_token(atom) for atom in clause]
+        if tokens and None not in tokens:
+            alternatives = sorted({re.escape(orjson.dumps(t)) for t in tokens if t is not None})
+            patterns.append(re.compile(b"|".join(alternatives)))
+    if text and not _UNSAFE_TEXT.search(text) and text.lower() not in "value":
+        # inside a string, the raw JSON spells the text as the query sees it (escapes aside,
+        # which the scan lets through); "value" may be the key metadata wraps a scalar in
+        patterns.append(re.compile(re.escape(text.encode()), re.IGNORECASE))
+    return patterns
+
+
+def _token(atom: Atom) -> str | None:
+    """A string the raw record holds when ``atom`` holds, or None (nothing known)."""
+    root, *rest = atom.path
+    if root not in ("data", "metadata") or (not rest and atom.value is None):
         return None
-    if not np.array_equal(keys[rows], rows):
-        return None  # moved or inserted events: rows are not positions
-    keep = np.zeros(rows.shape[0], bool)
-    first, last = int(rows[0]), int(rows[-1])
-    wanted = np.zeros(last - first + 1, bool)
-    wanted[rows - first] = True
-    index = np.cumsum(wanted) - 1
-    for offset, (stream, kind, version, data) in enumerate(iter_payloads(first, last + 1)):
-        stop = offset % _CHUNK == _CHUNK - 1 and progress is not None
-        if stop and not progress(offset + 1, last - first + 1):  # type: ignore[misc]
-            raise Cancelled(f"search stopped after {offset + 1:,} events")
-        if not wanted[offset]:
-            continue
-        doc = {"stream": stream, "type": kind, "version": version, "data": data}
-        if truthy(evaluate(expression, doc)):
-            keep[index[offset]] = True
-    if progress is not None and not progress(last - first + 1, last - first + 1):
-        raise Cancelled("search stopped at its end")
-    return keep
+    if atom.value is not None:
+        return atom.value
+    if root == "metadata" and rest == ["value"]:
+        return None  # a scalar metadata is shown as {"value": ...}
+    return rest[-1]
 
 
 def _fields_match(event: Event, types: list[str], streams: list[str], f: Filter) -> bool:

@@ -31,11 +31,12 @@ from app.projections import (
 )
 from models import converters
 from models.converters import eventsourcing_store, redux, sqltable
-from models.decode import make_data_decoder, make_decoder
+from models.decode import make_data_decoder, make_decoder, make_document_decoder
 from models.edits import Edit, EditKind
 from models.event import Event, EventKey, format_key, parse_key
 from models.importer import run_import
 from models.log import EventLog
+from models.mapping import GENERIC as PLAIN_JSON
 from models.mapping import FieldMapping
 from models.packed import Packable
 from models.paths import default_workspace_for
@@ -967,11 +968,14 @@ def _decoder(source: Any) -> Callable[..., Event]:
 
 
 def _load(ws: Workspace, source: Any, log_path: Path, change: str) -> Session:
+    mapping = FieldMapping.from_json(source.mapping)
     log = WorkspaceLog(
         ws,
         source.id,
         _decoder(source),
-        data_decode=make_data_decoder(FieldMapping.from_json(source.mapping)),
+        data_decode=make_data_decoder(mapping),
+        document_decode=make_document_decoder(mapping),
+        raw_holds_payload=mapping.preset == PLAIN_JSON,  # not CloudEvents: data_base64
     )
     engine = Engine(log, GenericProjection())
     session = Session(

@@ -21,10 +21,8 @@ object, usually the record's last member), not the whole record: see :class:`_Re
 
 from __future__ import annotations
 
-import gc
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntEnum
 from itertools import islice
@@ -34,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from models.gc_pause import cycle_gc_paused
 from models.log import NA, Columns, EventLog
 from models.mapping import GENERIC, FieldMapping, _split_path
 from models.workspace_log import WorkspaceLog
@@ -219,7 +218,7 @@ class CausationIndex:
         if n >= np.iinfo(np.int32).max // 2:
             raise ValueError(f"{n:,} events are more than a causation index can hold")
         builder = _Builder(cols, progress)
-        with _gc_paused():
+        with cycle_gc_paused():
             for start, corr, caus, svc in _id_batches(log):
                 builder.add(start, corr, caus, svc)
         return cls(log, *builder.finish())
@@ -397,19 +396,6 @@ def reactions(source: EventLog | CausationIndex) -> list[Reaction]:
 
 
 # --- building -------------------------------------------------------------------------------
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The pass makes a few short-lived lists per batch and no cycles: collections would
-    only rescan the containers it keeps."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 _Ids = Sequence["str | None"]

@@ -25,9 +25,9 @@ def make_decoder(mapping: FieldMapping) -> Decoder:
     if mapping.preset != GENERIC:
         return _reference(mapping)
     g = mapping._getters
-    data_get, meta_get, schema_get = g["data"], g["metadata"], g["schema_version"]
+    schema_get = g["schema_version"]
     corr_get, caus_get = g["correlation_id"], g["causation_id"]
-    top = mapping._top_keys
+    split = _splitter(mapping)
     loads, make = orjson.loads, Event._make
 
     def text(getter: Callable[[Any], Any] | None, obj: Any) -> str | None:
@@ -51,23 +51,7 @@ def make_decoder(mapping: FieldMapping) -> Decoder:
         processed_us: int | None,
     ) -> Event:
         obj = loads(raw)
-        meta = None if meta_get is None else meta_get(obj)
-        metadata: dict[str, Any]
-        if meta is None:
-            metadata = {}
-        elif type(meta) is dict:
-            metadata = meta
-        else:
-            metadata = {"value": meta}
-        if data_get is None:
-            data = {k: v for k, v in obj.items() if k not in top}
-        else:
-            data = data_get(obj)
-            if not top.issuperset(obj):  # leftover top-level members go to metadata
-                metadata = dict(metadata)
-                for k, v in obj.items():
-                    if k not in top and k not in metadata:
-                        metadata[k] = v
+        data, metadata = split(obj)
         schema_version = None
         if schema_get is not None:
             try:
@@ -95,6 +79,32 @@ def make_decoder(mapping: FieldMapping) -> Decoder:
     return decode
 
 
+def _splitter(mapping: FieldMapping) -> Callable[[Any], tuple[Any, dict[str, Any]]]:
+    """``(data, metadata)`` of a parsed record under a generic mapping."""
+    data_get, meta_get = mapping._getters["data"], mapping._getters["metadata"]
+    top = mapping._top_keys
+
+    def split(obj: Any) -> tuple[Any, dict[str, Any]]:
+        meta = None if meta_get is None else meta_get(obj)
+        metadata: dict[str, Any]
+        if meta is None:
+            metadata = {}
+        elif type(meta) is dict:
+            metadata = meta
+        else:
+            metadata = {"value": meta}
+        if data_get is None:
+            return {k: v for k, v in obj.items() if k not in top}, metadata
+        if not top.issuperset(obj):  # leftover top-level members go to metadata
+            metadata = dict(metadata)
+            for k, v in obj.items():
+                if k not in top and k not in metadata:
+                    metadata[k] = v
+        return data_get(obj), metadata
+
+    return split
+
+
 def _reference(mapping: FieldMapping) -> Decoder:
     """Presets without a fast path go through the importer's own read path."""
     from models.importer import decode_record
@@ -114,6 +124,21 @@ def _reference(mapping: FieldMapping) -> Decoder:
         )
 
     return decode
+
+
+def make_document_decoder(mapping: FieldMapping) -> Callable[[bytes], tuple[Any, Any]]:
+    """``(data, metadata)`` of a stored record, exactly as the full event has them (the column
+    values are left out): what a query over the payload and metadata reads."""
+    if mapping.preset == GENERIC:
+        split, loads = _splitter(mapping), orjson.loads
+        return lambda raw: split(loads(raw))
+    decode = _reference(mapping)
+
+    def parts(raw: bytes) -> tuple[Any, Any]:
+        event = decode(raw, 0, "", "", "", None, None, None)
+        return event.data, event.metadata
+
+    return parts
 
 
 def make_data_decoder(mapping: FieldMapping) -> Callable[[bytes], Any]:

@@ -11,10 +11,11 @@ business, so the decoder is injected (see :class:`RecordDecoder`).
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -26,6 +27,8 @@ from models.workspace import ChunkIndex, Workspace
 from models.workspace_records import Source, WorkspaceError
 
 _T = TypeVar("_T")
+Document = tuple[int, str, str, str, "int | None", Any, Any]
+"""``(pos, event_id, stream, type, version, data, metadata)``: what a query over events reads."""
 
 DEFAULT_CACHE_CHUNKS = 8
 DEFAULT_BATCH_CHUNKS = 32
@@ -73,6 +76,8 @@ class WorkspaceLog:
         decode: RecordDecoder,
         *,
         data_decode: Callable[[bytes], Any] | None = None,
+        document_decode: Callable[[bytes], tuple[Any, Any]] | None = None,
+        raw_holds_payload: bool = False,
         cache_chunks: int = DEFAULT_CACHE_CHUNKS,
         batch_chunks: int = DEFAULT_BATCH_CHUNKS,
     ) -> None:
@@ -81,6 +86,8 @@ class WorkspaceLog:
         self._ws = workspace
         self._decode = decode
         self._data_decode = data_decode
+        self._document_decode = document_decode
+        self._raw_holds_payload = raw_holds_payload and document_decode is not None
         self.source: Source
         self.source, self._columns, self._index = workspace.log_state(source_id)
         self._stream_names = _name_array(self._columns.stream_names)
@@ -253,6 +260,52 @@ class WorkspaceLog:
             return ((e.stream, e.type, e.version, e.data) for e in self.iter_events(start, stop))
         return itertools.chain.from_iterable(self._chunk_maps(start, stop, self._payload_range))
 
+    def scan_documents(
+        self, positions: Int64Array, patterns: Sequence[re.Pattern[bytes]] = ()
+    ) -> Iterator[tuple[int, list[Document]]]:
+        """The events at ``positions`` (ascending) as :data:`Document` tuples, one list per
+        stored chunk with how many of ``positions`` are behind it: ``(done, documents)``.
+
+        ``patterns`` pre-filter, when the raw records hold the payload as JSON: an event is
+        decoded only if its raw record matches every pattern, or holds a backslash (an escape
+        could spell what a pattern looks for). A pattern must match the raw record of every
+        event the caller wants: it saves decoding, it never decides.
+        """
+        if self._document_decode is None:
+            raise WorkspaceError("this log was opened without a document decoder")
+        decode, cols = self._document_decode, self._columns
+        searches = [p.search for p in patterns] if self._raw_holds_payload else []
+        positions = np.asarray(positions, np.int64)
+        if not positions.shape[0]:
+            return
+        start, stop = int(positions[0]), int(positions[-1]) + 1
+        for records, first, lo, hi, escaped in self._chunk_records(start, stop):
+            a, b = np.searchsorted(positions, [lo, hi])
+            local = (positions[a:b] - first).tolist()
+            for search in searches:
+                if escaped:  # rare
+                    local = [i for i in local if search(records[i]) or b"\\" in records[i]]
+                else:
+                    local = [i for i in local if search(records[i])]
+            if not local:
+                yield int(b), []
+                continue
+            at = np.asarray(local, np.int64) + first
+            yield (
+                int(b),
+                list(
+                    zip(
+                        at.tolist(),
+                        cols.event_ids[at].tolist(),
+                        self._stream_names[cols.stream_codes[at]].tolist(),
+                        self._type_names[cols.type_codes[at]].tolist(),
+                        _optional(cols.versions[at]),
+                        *zip(*[decode(records[i]) for i in local], strict=True),
+                        strict=True,
+                    )
+                ),
+            )
+
     def _payload_range(
         self, records: list[bytes], first: int, lo: int, hi: int
     ) -> Iterator[Payload]:
@@ -272,6 +325,14 @@ class WorkspaceLog:
         stop: int | None,
         decode_range: Callable[[list[bytes], int, int, int], Iterator[_T]],
     ) -> Iterator[Iterator[_T]]:
+        for records, first, lo, hi, _escaped in self._chunk_records(start, stop):
+            yield decode_range(records, first, lo, hi)
+
+    def _chunk_records(
+        self, start: int, stop: int | None
+    ) -> Iterator[tuple[list[bytes], int, int, int, bool]]:
+        """Per stored chunk overlapping ``start..stop-1``, in order: its records, its first
+        position, the overlap ``lo..hi-1``, and whether any record holds a backslash."""
         start = max(start, 0)
         stop = len(self) if stop is None else min(stop, len(self))
         if start >= stop:
@@ -290,11 +351,16 @@ class WorkspaceLog:
             self._check_rows(rows, batch_start, batch_end)
             self.chunk_reads += len(rows)
             for _no, first, count, codec, data in rows:
-                records = _records(codec, data)
+                blob = _blob(codec, data)
+                records = blob.split(b"\n")
                 if len(records) != count:
                     raise self._vanished()
-                yield decode_range(
-                    records, first, max(start, first), min(stop, first + len(records))
+                yield (
+                    records,
+                    first,
+                    max(start, first),
+                    min(stop, first + len(records)),
+                    b"\\" in blob,
                 )
 
     def _load(self, chunks: Iterable[int]) -> None:
@@ -376,10 +442,14 @@ def _name_array(names: list[str]) -> npt.NDArray[np.object_]:
 
 
 def _records(codec: str, data: bytes) -> list[bytes]:
+    return _blob(codec, data).split(b"\n")
+
+
+def _blob(codec: str, data: bytes) -> bytes:
     if codec == "raw":
-        return data.split(b"\n")
+        return data
     if codec == "zlib":
-        return zlib.decompress(data).split(b"\n")
+        return zlib.decompress(data)
     raise WorkspaceError(
         f"the workspace stores events in an encoding this Rewind does not know ({codec}); "
         "update Rewind"

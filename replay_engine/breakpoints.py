@@ -19,16 +19,15 @@ hook cancels them.
 from __future__ import annotations
 
 import fnmatch
-import gc
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
 
 from models.event import Event, EventKey, format_key
+from models.gc_pause import cycle_gc_paused
 from models.log import Int64Array
 from replay_engine.diff import equal
 from replay_engine.engine import Engine
@@ -188,20 +187,6 @@ def _codes(pattern: str | None, names: Sequence[str]) -> Any:
     return np.array(
         [i for i, name in enumerate(names) if fnmatch.fnmatchcase(name, pattern)], np.int32
     )
-
-
-@contextmanager
-def _no_cycle_gc() -> Iterator[None]:
-    """A search folds substates of every key it passes into a dict of its own: the cycle
-    collector's scans over that growing set would triple the time of a long search. What it
-    made is dropped by reference counting when it ends, so no collection follows."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _tick(engine: Engine, done: int, total: int) -> None:
@@ -370,7 +355,7 @@ def _general_values(
     state = engine.state_at(branch, base_row)
     yield base_row, evaluate(expression, state)
     apply = engine.projection.apply  # type: ignore[union-attr]
-    with _no_cycle_gc():
+    with cycle_gc_paused():
         for i, (row, event) in enumerate(engine.iter_events(branch, rows)):
             try:
                 state = apply(state, event)
@@ -420,7 +405,7 @@ def _any_key_values(
     base = engine.state_at(branch, base_row) if base_row >= 0 else None
     states: dict[str, Any] = {}
     held: dict[str, bool] = {}
-    with _no_cycle_gc():
+    with cycle_gc_paused():
         for i, (row, event) in enumerate(engine.iter_events(branch, rows)):
             key = projection.key(event)
             state = states.get(key, MISSING)

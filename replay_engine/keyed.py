@@ -19,12 +19,10 @@ the keys its edits touched recomputed.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
 from typing import Any, Final
@@ -32,6 +30,7 @@ from typing import Any, Final
 import numpy as np
 
 from models.event import Event, EventKey
+from models.gc_pause import cycle_gc_paused
 from models.log import EventLog, Int32Array, Int64Array, Payload, PayloadLog
 from models.packed import Overlay
 from replay_engine.branches import Derivation
@@ -53,24 +52,6 @@ in different chunks; one at a time, each would cost a chunk read)."""
 _NONE: Final = np.iinfo(np.int64).max
 _EMPTY: Final = np.zeros(0, np.int64)
 _MISSING: Final = object()
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Bulk folds create and drop a few acyclic dicts per event; the cycle collector's scans
-    over the ever-growing set of live substates would otherwise dominate (DESIGN.md).
-
-    Afterwards one full collection settles the new long-lived objects at once, inside the
-    long fold, instead of as three later pauses in whatever seek or edit comes next.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-            gc.collect()
 
 
 class KeyTable:
@@ -533,7 +514,7 @@ class KeyedReplayer:
         states: dict[str, Any] = {}
         failed: dict[str, ProjectionError] = {}
         total = len(self.log)
-        with gc_paused():
+        with cycle_gc_paused(collect_after=True):
             if not (
                 isinstance(self.projection, BulkKeyedProjection)
                 and self._fold_source_bulk(self.projection, states, total)
@@ -777,7 +758,7 @@ class KeyedReplayer:
             # from events scattered over the whole log
             states: dict[str, Any] = {}
             try:
-                with gc_paused():
+                with cycle_gc_paused(collect_after=True):
                     fold(states, self.log.iter_payloads(0, row + 1))
                 return states
             except Cancelled:

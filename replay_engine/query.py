@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import jmespath
 import jmespath.exceptions
+import jmespath.functions
 from jmespath.visitor import TreeInterpreter
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class Expression:
 
     text: str
     search: Evaluator = field(repr=False, compare=False)
+    tree: Any = field(default=None, repr=False, compare=False)
+    """The library's parse tree (what :func:`necessary` reads)."""
 
 
 def _literal_numbers(text: str) -> str:
@@ -73,7 +76,7 @@ def compile_expression(text: str) -> Expression:
         ) from error
     except jmespath.exceptions.JMESPathError as error:
         raise ExpressionError(f"{stripped!r}: {error}") from error
-    return Expression(stripped, _compile(parsed.parsed))
+    return Expression(stripped, _compile(parsed.parsed), parsed.parsed)
 
 
 def is_false(value: Any) -> bool:
@@ -96,17 +99,101 @@ def evaluate(expression: Expression, value: Any) -> Any:
         return None
 
 
+# --- what a match needs (for pre-filters) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Atom:
+    """A fact about any value an expression is truthy on: every name in ``path`` is a key
+    present along that path from the root, and ``value``, when set, is a string inside the
+    value at ``path[0]``. ``exact``: the value at ``path`` *is* ``value``."""
+
+    path: tuple[str, ...]
+    value: str | None = None
+    exact: bool = False
+
+
+Clause = frozenset[Atom]
+"""At least one of its atoms holds."""
+_MAX_CLAUSES: Final = 16
+
+
+def necessary(expression: Expression) -> list[Clause]:
+    """Conditions, in conjunctive form, that hold for every value ``expression`` is truthy
+    on (an empty list: nothing is known). Sound, not complete: a search may skip a value that
+    fails one without evaluating the expression, e.g. a raw record without the key a
+    comparison reads. Only fields, paths, indexes, comparisons, and/or are looked into."""
+    return _necessary(expression.tree) if expression.tree is not None else []
+
+
+def _necessary(node: _TreeNode) -> list[Clause]:
+    kind = node["type"]
+    children = node.get("children", [])
+    if kind == "and_expression":
+        return _necessary(children[0]) + _necessary(children[1])
+    if kind == "or_expression":
+        first, second = _necessary(children[0]), _necessary(children[1])
+        if not first or not second or len(first) * len(second) > _MAX_CLAUSES:
+            return []
+        return [a | b for a in first for b in second]
+    path = _path(node)
+    if path is not None:  # truthy: the path exists
+        return [frozenset({Atom(path[0])})]
+    if kind != "comparator":
+        return []
+    op = node["value"]
+    sides = [(_path(child), child) for child in children]
+    if op == "ne":
+        return []
+    if op != "eq":  # an order: both sides are numbers or strings, so both paths exist
+        return [frozenset({Atom(p[0])}) for p, _child in sides if p is not None]
+    for (p, _child), (_q, other) in (sides, sides[::-1]):
+        if p is None or other["type"] != "literal" or other["value"] is None:
+            continue
+        literal = other["value"]
+        if isinstance(literal, str) and literal:
+            return [frozenset({Atom(p[0], literal, exact=p[1])})]
+        return [frozenset({Atom(p[0])})]
+    return []  # path == path holds when both are missing
+
+
+def _path(node: _TreeNode) -> tuple[tuple[str, ...], bool] | None:
+    """The field names of a chain of fields and indexes, and whether it ends at a field."""
+    kind = node["type"]
+    children = node.get("children", [])
+    if kind == "field":
+        return (node["value"],), True
+    if kind == "index_expression" and len(children) == 2 and children[1]["type"] == "index":
+        inner = _path(children[0])
+        return None if inner is None else (inner[0], False)
+    if kind == "subexpression" and children:
+        names: tuple[str, ...] = ()
+        exact = True
+        for child in children:
+            part = _path(child)
+            if part is None:
+                return None
+            names, exact = names + part[0], part[1]
+        return names, exact
+    return None
+
+
 # --- the compiler --------------------------------------------------------------------------
+
+
+_NOT_NUMBERS: Final = frozenset({str, type(None), bool, dict, list})
 
 
 def _is_number(x: Any) -> bool:
     t = type(x)
     if t is int or t is float:
         return True
-    return t is not bool and isinstance(x, Number)
+    return t not in _NOT_NUMBERS and isinstance(x, Number)
 
 
 def _equals(x: Any, y: Any) -> bool:
+    if type(x) is str or type(y) is str or x is None or y is None:
+        return bool(x == y)  # the common case: no number can be confused with a boolean
     if _is_number(x) and x in (0, 1):
         if isinstance(y, bool):
             return False
@@ -174,6 +261,16 @@ def _compile(node: _TreeNode) -> Evaluator:
         if op == "ne":
             return lambda value: not _equals(left(value), right(value))
         order = _ORDER[op]
+        if children[1]["type"] == "literal" and type(children[1]["value"]) in (int, float):
+            limit = children[1]["value"]
+
+            def against_number(value: Any) -> Any:
+                a = left(value)
+                if type(a) is int or type(a) is float:
+                    return order(a, limit)
+                return order(a, limit) if _is_number(a) else None
+
+            return against_number
 
         def compare(value: Any) -> Any:
             a, b = left(value), right(value)
@@ -208,4 +305,45 @@ def _compile(node: _TreeNode) -> Evaluator:
             return not original
 
         return negate
+    if kind == "function_expression":
+        call = _function(node["value"], len(children))
+        if call is not None and all(child["type"] != "expref" for child in children):
+            args = [_compile(child) for child in children]
+            if len(args) == 1:
+                (only,) = args
+                return lambda value: call([only(value)])
+            return lambda value: call([arg(value) for arg in args])
     return lambda value: _INTERPRETER.visit(node, value)
+
+
+_FUNCTIONS: Final = jmespath.functions.Functions()
+
+
+def _function(name: str, arity: int) -> Callable[[list[Any]], Any] | None:
+    """The library's own function body, called with the library's argument check done
+    without its per-call signature walk; None (the interpreter then runs it) for an unknown
+    name or a wrong arity, which are errors the library reports at run time."""
+    spec = _FUNCTIONS.FUNCTION_TABLE.get(name)
+    if spec is None:
+        return None
+    signature = spec["signature"]
+    variadic = bool(signature and signature[-1].get("variadic"))
+    if arity < len(signature) if variadic else arity != len(signature):
+        return None
+    checks: list[tuple[int, frozenset[str]]] = []
+    for i, argument in enumerate(signature):  # like the library: not the variadic extras
+        types = argument["types"]
+        if any("-" in t for t in types):  # element types of arrays: the library checks
+            return lambda args: _FUNCTIONS.call_function(name, args)
+        if types:
+            allowed = frozenset(n for t in types for n in jmespath.functions.REVERSE_TYPES_MAP[t])
+            checks.append((i, allowed))
+    body = spec["function"]
+
+    def call(args: list[Any]) -> Any:
+        for i, allowed in checks:
+            if type(args[i]).__name__ not in allowed:
+                raise TypeError(f"{name}() got a {type(args[i]).__name__} as argument {i + 1}")
+        return body(_FUNCTIONS, *args)
+
+    return call

@@ -15,6 +15,7 @@ from replay_engine.query import (
     ExpressionError,
     compile_expression,
     evaluate,
+    necessary,
     truthy,
 )
 
@@ -47,6 +48,41 @@ EXPRESSIONS = [
     "[a, b]",
     "{x: a, y: b.c}",
     "a | b",
+    # functions: the library's bodies, called without its per-call signature walk
+    "length(a) > `1`",
+    "keys(a)",
+    "values(a)",
+    "contains(a, 'x')",
+    "starts_with(a, 'x')",
+    "ends_with(a, b)",
+    "abs(a)",
+    "not_null(a, b)",
+    "not_null(a, b, c)",
+    "to_string(a)",
+    "to_number(a)",
+    "type(a)",
+    "sum(a)",
+    "max(a)",
+    "join(',', a)",
+    "sort_by(a, &b)",
+    "length(keys(a)) > `1` || b == null",
+    "length(a, b)",
+    "no_such_function(a)",
+]
+
+# for necessary(): expressions whose truth needs keys and strings
+NEEDS = [
+    "a.b > `0`",
+    "a.b == 'x' && c",
+    "a == 'x' || b.c",
+    "a[0].b == 'm'",
+    "a.b.c == `1` && (b == 'z' || c.d)",
+    "!a",
+    "a != 'x'",
+    "a == b",
+    "a == `null`",
+    "a.b < c.d",
+    "length(a) > `0`",
 ]
 
 leaves = st.one_of(
@@ -77,6 +113,60 @@ def test_the_compiled_evaluator_agrees_with_jmespath(doc: dict[str, Any]) -> Non
             expected = None  # a function on the wrong type, or the library ordering 1 < 'x'
         got = evaluate(compile_expression(text), doc)
         assert got == expected and type(got) is type(expected), text
+
+
+def _keys_and_strings(value: Any, keys: set[str], strings: set[str]) -> None:
+    if isinstance(value, dict):
+        keys.update(value)
+        for v in value.values():
+            _keys_and_strings(v, keys, strings)
+    elif isinstance(value, list):
+        for v in value:
+            _keys_and_strings(v, keys, strings)
+    elif isinstance(value, str):
+        strings.add(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), values, max_size=4))
+def test_what_a_match_needs_holds_on_every_match(doc: dict[str, Any]) -> None:
+    for text in NEEDS:
+        expression = compile_expression(text)
+        if not truthy(evaluate(expression, doc)):
+            continue
+        for clause in necessary(expression):
+            held = []
+            for atom in clause:
+                keys: set[str] = set()
+                strings: set[str] = set()
+                _keys_and_strings(doc, keys, set())
+                _keys_and_strings(doc.get(atom.path[0]), set(), strings)
+                ok = all(name in keys for name in atom.path)
+                if atom.value is not None:
+                    ok = ok and atom.value in strings
+                if atom.exact and len(atom.path) == 1:
+                    ok = ok and doc[atom.path[0]] == atom.value
+                held.append(ok)
+            assert any(held), (text, clause)
+
+
+def test_what_a_match_needs() -> None:
+    def needs(text: str) -> set[frozenset[tuple[tuple[str, ...], str | None, bool]]]:
+        return {
+            frozenset((a.path, a.value, a.exact) for a in clause)
+            for clause in necessary(compile_expression(text))
+        }
+
+    assert needs("data.amount > 5 && type == 'X'") == {
+        frozenset({(("data", "amount"), None, False)}),
+        frozenset({(("type",), "X", True)}),
+    }
+    assert needs("metadata.service == 'payments' || data.a") == {
+        frozenset({(("metadata", "service"), "payments", True), (("data", "a"), None, False)})
+    }
+    assert needs("data.items[0] == 'x'") == {frozenset({(("data", "items"), "x", False)})}
+    for nothing in ("!a", "a != 'x'", "a == b", "a == `null`", "length(a) > `0`", "a || !b"):
+        assert needs(nothing) == set(), nothing
 
 
 def test_bare_numbers_after_comparisons_become_literals() -> None:

@@ -89,6 +89,79 @@ def test_edited_and_inserted_events_are_checked_on_their_new_version(shop) -> No
     assert 5 not in matching_rows(engine, name, Filter(types=engine.event_at("main", 5).type))
 
 
+BRANCH_FILTERS = [
+    Filter(where="data.amount > `2000` && type == 'PaymentCharged'"),
+    Filter(where="type == 'Renamed' || data.note == 'inserted'"),
+    Filter(where="metadata.service == 'payments'"),
+    Filter(text="mug"),
+    Filter(text='"currency":"gbp"'),  # JSON punctuation: no raw pre-filter, same answer
+    Filter(types="Order*", where="stream == 'order-000003'"),
+]
+
+
+@pytest.mark.parametrize("f", BRANCH_FILTERS, ids=lambda f: f.describe())
+def test_a_branch_that_drops_edits_inserts_and_moves_is_searched_as_shown(shop, f: Filter) -> None:  # type: ignore[no-untyped-def]
+    _log, session = shop
+    engine = session.engine
+    name = "search-all-edits"
+    if name not in engine.branches():
+        engine.add_branch(BranchSpec(name, "main", None, 0))
+        payment = next(r for r in range(200) if engine.event_at("main", r).type == "PaymentCharged")
+        for edit in (
+            Edit(EditKind.DROP, 3),
+            Edit(EditKind.EDIT, 7, changes={"type": "Renamed"}),
+            Edit(EditKind.EDIT, payment, changes={"data": {"amount": 999999}}),
+            Edit(
+                EditKind.INSERT,
+                target=-1,
+                after=10,
+                event={
+                    "stream": "order-000003",
+                    "type": "OrderNoted",
+                    "data": {"note": "inserted"},
+                },
+            ),
+            Edit(EditKind.MOVE, target=40, after=2),
+        ):
+            engine.append_edit(name, edit)
+    rows = matching_rows(engine, name, f).tolist()
+    assert rows == brute(session, name, f)
+    assert rows
+
+
+def test_escaped_json_is_searched_like_plain_json(tmp_path: Path) -> None:
+    """The raw records are pre-filtered by the keys and strings a query names; a record that
+    spells them with escapes must still be found."""
+    log = tmp_path / "escaped.jsonl"
+    log.write_text(
+        "\n".join(
+            [
+                '{"id":"a","stream":"s","type":"T","data":{"amount":5},"metadata":{"service":"payments"}}',
+                '{"id":"b","stream":"s","type":"T","data":{"\\u0061mount":6},"metadata":{"service":"pay\\u006dents"}}',
+                '{"id":"c","stream":"s","type":"T","data":{"total":7},"metadata":{"service":"orders"}}',
+                '{"id":"d","stream":"s","type":"T","data":{"amount":"8"},"metadata":"payments"}',
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    session = open_session(log, workspace=tmp_path / "ws.sqlite")
+    try:
+        engine = session.engine
+        assert matching_rows(engine, "main", Filter(where="data.amount > `1`")).tolist() == [0, 1]
+        assert matching_rows(
+            engine, "main", Filter(where="metadata.service == 'payments'")
+        ).tolist() == [0, 1]
+        assert matching_rows(engine, "main", Filter(text="PAYMENTS")).tolist() == [0, 1, 3]
+        assert matching_rows(
+            engine, "main", Filter(where="metadata.value == 'payments'")
+        ).tolist() == [3]
+        assert matching_rows(engine, "main", Filter(where="metadata.value")).tolist() == [3]
+        assert matching_rows(engine, "main", Filter(text="value")).tolist() == [3]
+    finally:
+        session.close()
+
+
 def test_progress_is_reported_and_cancel_stops(shop) -> None:  # type: ignore[no-untyped-def]
     from replay_engine.errors import Cancelled
 
