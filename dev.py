@@ -9,6 +9,8 @@ Standard library only: this file runs before anything is installed.
 
 from __future__ import annotations
 
+import compileall
+import contextlib
 import hashlib
 import os
 import re
@@ -173,7 +175,34 @@ def run(args: list[str]) -> int:
             return 1
     if not args:
         args = [str(ROOT / "resources" / "demo" / "shop.jsonl")]
+    byte_compile()
     return subprocess.call([str(PY), str(ROOT / "main.py"), *args], cwd=ROOT)
+
+
+SOURCES = ("app", "models", "replay_engine", "views")
+
+
+def byte_compile() -> None:
+    """Keep the bytecode of Rewind's own modules cached, as pip does for what it installs: a
+    launch then reads ~100 modules instead of compiling them (a quarter of a second), even
+    where PYTHONDONTWRITEBYTECODE keeps Python from writing the cache itself. Only changed
+    files are compiled; a failure (a read-only checkout) just costs that quarter second."""
+    if sys.version_info[:2] != venv_version():
+        return  # another interpreter's cache would never be read
+    with contextlib.suppress(OSError):
+        for folder in SOURCES:
+            compileall.compile_dir(ROOT / folder, quiet=2)
+
+
+def venv_version() -> tuple[int, int] | None:
+    config = VENV / "pyvenv.cfg"
+    with contextlib.suppress(OSError, ValueError):
+        for line in config.read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version", "version_info"):
+                major, minor = value.strip().split(".")[:2]
+                return int(major), int(minor)
+    return None
 
 
 def test(args: list[str]) -> int:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("dev", ROOT / "dev.py")
 assert spec and spec.loader
@@ -55,3 +57,30 @@ def test_qt_libraries_resolve_on_this_machine() -> None:
 def test_usage_without_a_command() -> None:
     out = subprocess.run([sys.executable, str(ROOT / "dev.py")], capture_output=True, text=True)
     assert out.returncode == 2 and "python3 dev.py run" in out.stdout
+
+
+def test_the_run_command_keeps_the_bytecode_of_rewinds_modules_cached(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A launch reads cached bytecode even where PYTHONDONTWRITEBYTECODE is set; only stale
+    files are compiled again."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "mod.py").write_text("X = 1\n")
+    monkeypatch.setattr(dev, "ROOT", tmp_path)
+    monkeypatch.setattr(dev, "SOURCES", ("pkg",))
+    monkeypatch.setattr(dev, "venv_version", lambda: sys.version_info[:2])
+    dev.byte_compile()
+    cached = package / "__pycache__" / f"mod.{sys.implementation.cache_tag}.pyc"
+    assert cached.exists()
+    first = cached.stat().st_mtime_ns
+    dev.byte_compile()
+    assert cached.stat().st_mtime_ns == first  # unchanged source: not compiled again
+    monkeypatch.setattr(dev, "venv_version", lambda: (2, 7))
+    cached.unlink()
+    dev.byte_compile()
+    assert not cached.exists()  # another interpreter's venv would never read it
+
+
+def test_the_venv_version_is_read_from_its_config() -> None:
+    assert dev.venv_version() == sys.version_info[:2]
