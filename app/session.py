@@ -1033,8 +1033,10 @@ def _seed_from_snapshot(ws: Workspace, source_id: int, engine: Engine, session: 
     """
     row = len(session.log) - 1
     name = engine.projection.name
-    streams = ws.load_snapshot(source_id, None, name + STREAMS_SUFFIX)
-    extra = streams.state if streams is not None and streams.row == row else None
+
+    def long_streams() -> Any:
+        streams = ws.load_snapshot(source_id, None, name + STREAMS_SUFFIX)
+        return streams.state if streams is not None and streams.row == row else None
 
     def load() -> Any:
         was_enabled = gc.isenabled()
@@ -1051,4 +1053,4 @@ def _seed_from_snapshot(ws: Workspace, source_id: int, engine: Engine, session: 
                 gc.enable()
 
     if ws.snapshot_rows(source_id, None, name):
-        engine.defer_end_state(load, extra)
+        engine.defer_end_state(load, long_streams)

@@ -33,7 +33,7 @@ import numpy.typing as npt
 import orjson
 
 from models.gc_pause import cycle_gc_paused
-from models.log import NA, Columns, EventLog
+from models.log import NA, Columns, EventLog, IdColumn
 from models.mapping import GENERIC, FieldMapping, _split_path
 from models.workspace_log import WorkspaceLog
 
@@ -490,11 +490,11 @@ class _IdLookup:
     a million-entry dict (about 70 MB and twice the time to build).
     """
 
-    def __init__(self, ids: npt.NDArray[np.object_]) -> None:
+    def __init__(self, ids: IdColumn) -> None:
         n = len(ids)
         self.ids = ids
         self.mask = (1 << max(1, (2 * n).bit_length())) - 1  # at least 2 buckets per id
-        hashes = np.fromiter(map(hash, ids.tolist()), np.int64, n)
+        hashes = ids.hashes()
         buckets = hashes & self.mask
         self.order = np.argsort(buckets, kind="stable").astype(np.int32)
         self.hashes = hashes[self.order]

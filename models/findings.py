@@ -329,8 +329,7 @@ def _duplicates(
     hash repeats are looked at in Python, and only their bodies are read.
     """
     ids = cols.event_ids
-    n = len(ids)
-    hashes = np.fromiter(map(hash, ids), np.int64, n)
+    hashes = ids.hashes()
     ordered = np.sort(hashes)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     empty: IntArray = np.zeros(0, np.int64)

@@ -29,6 +29,7 @@ from models.importer import (
     _Spans,
     _strip_bom,
 )
+from models.log import IdColumn
 from models.mapping import FieldMapping
 from models.problems import InputError, Problem
 from models.readers import Format
@@ -398,7 +399,7 @@ def run_part(
         ids_text = None
         if joined.count("\n") == max(len(run.ids) - 1, 0):
             ids_text = joined.encode("utf-8", "surrogatepass")
-            columns = replace(columns, event_ids=np.empty(0, object))
+            columns = replace(columns, event_ids=IdColumn.empty())
         return PartResult(
             columns=columns,
             ids_text=ids_text,

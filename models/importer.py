@@ -69,7 +69,7 @@ import orjson
 
 from models.event import Event
 from models.import_worker import PartJob, SpanBatch
-from models.log import NA, Columns
+from models.log import NA, Columns, IdColumn
 from models.mapping import (
     DERIVED_ID_PREFIX,
     NO_STREAM,
@@ -1024,8 +1024,7 @@ class _Run:
         def cat64(parts: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
             return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
-        ids = np.empty(len(self.ids), object)
-        ids[:] = self.ids
+        ids = IdColumn.of(self.ids)
         return Columns(
             stream_codes=cat32(self.stream_col),
             type_codes=cat32(self.type_col),

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from models.log import Columns
+from models.log import Columns, IdColumn
 from models.workspace_records import WorkspaceError
 
 NUMERIC_COLUMNS = ("stream_codes", "type_codes", "versions", "recorded_us", "processed_us")
@@ -44,23 +44,17 @@ def encode_columns(columns: Columns) -> list[ColumnRow]:
         little = array.dtype.newbyteorder("<")
         data = np.ascontiguousarray(array, dtype=little).tobytes()
         rows.append((name, little.str, int(array.shape[0]), data))
-    rows.append(_encode_ids(columns.event_ids.tolist()))
+    rows.append(_encode_ids(columns.event_ids))
     rows.append(_encode_names("stream_names", columns.stream_names))
     rows.append(_encode_names("type_names", columns.type_names))
     return rows
 
 
-def _encode_ids(ids: list[str]) -> ColumnRow:
-    try:
-        text = "\n".join(ids)
-    except TypeError:
-        bad = next(i for i, value in enumerate(ids) if not isinstance(value, str))
-        raise TypeError(
-            f"event id at position {bad} is {type(ids[bad]).__name__}, not str"
-        ) from None
-    if len(ids) == 0 or text.count("\n") == len(ids) - 1:
-        return (ID_COLUMN, _LINES, len(ids), text.encode("utf-8", "surrogatepass"))
-    return (ID_COLUMN, _JSON_ASCII, len(ids), json.dumps(ids).encode("ascii"))
+def _encode_ids(ids: IdColumn) -> ColumnRow:
+    lines = ids.lines()
+    if lines is not None:
+        return (ID_COLUMN, _LINES, len(ids), lines)
+    return (ID_COLUMN, _JSON_ASCII, len(ids), json.dumps(ids.tolist()).encode("ascii"))
 
 
 def _encode_names(name: str, names: Sequence[str]) -> ColumnRow:
@@ -102,9 +96,9 @@ def decode_columns(rows: Iterable[ColumnRow], where: str) -> Columns:
             raise _damaged(where, name)
         numeric[name] = array.astype(stored_dtype.newbyteorder("="), copy=True)
     dtype, count, data = stored[ID_COLUMN]
-    id_list = _decode_list(dtype, count, data, where, ID_COLUMN)
-    event_ids = np.empty(len(id_list), object)
-    event_ids[:] = id_list
+    event_ids = IdColumn.from_lines(data, count) if dtype == _LINES else None
+    if event_ids is None:
+        event_ids = IdColumn.of(_decode_list(dtype, count, data, where, ID_COLUMN))
     lengths = {len(a) for a in numeric.values()} | {len(event_ids)}
     if len(lengths) != 1:
         raise _damaged(where, "lengths")
@@ -160,7 +154,7 @@ def merge_columns(old: Columns, new: Columns) -> Columns:
         versions=np.concatenate([old.versions, new.versions]),
         recorded_us=np.concatenate([old.recorded_us, new.recorded_us]),
         processed_us=np.concatenate([old.processed_us, new.processed_us]),
-        event_ids=np.concatenate([old.event_ids, new.event_ids]),
+        event_ids=old.event_ids.concat(new.event_ids),
         stream_names=stream_names,
         type_names=type_names,
     )

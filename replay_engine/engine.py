@@ -410,19 +410,18 @@ class Engine:
     def defer_end_state(
         self,
         loader: Callable[[], Mapping[str, Any] | None],
-        stream_snapshots: Mapping[str, list[Any]] | None = None,
+        stream_snapshots: Callable[[], Mapping[str, list[Any]] | None] | None = None,
     ) -> bool:
         """Use a persisted end state of the log (``main`` without edits) instead of folding
         every event again, loaded by ``loader`` only when something first needs it: opening
         a log to look at its first events then costs no load at all. ``stream_snapshots``
-        (from :meth:`stream_snapshots`) spare the first seek into each long stream a fold
-        from its start. A state that does not fit this log is ignored (the log is folded).
-        False for non-keyed projections."""
+        (what :meth:`stream_snapshots` gave, loaded on the first seek that could use them)
+        spare the first seek into each long stream a fold from its start. A state that does
+        not fit this log is ignored (the log is folded). False for non-keyed projections."""
         if self._keyed is None:
             return False
         self._keyed.end_loader = loader
-        if stream_snapshots:
-            self._keyed.seed_source_snapshots(stream_snapshots)
+        self._keyed.snapshots_loader = stream_snapshots
         return True
 
     def stream_snapshots(self) -> dict[str, list[Any]]:

@@ -164,6 +164,9 @@ class KeyedReplayer:
         self._snaps_tried: set[tuple[bytes, int]] = set()
         self._source_end: Mapping[str, Any] | None = None
         self.end_loader: Callable[[], Mapping[str, Any] | None] | None = None
+        self.snapshots_loader: Callable[[], Mapping[str, list[Any]] | None] | None = None
+        """Persisted long-key snapshots (see :meth:`seed_source_snapshots`), loaded when a
+        seek first looks for snapshots."""
         """Called once, the first time the source's end state is needed, before folding the
         log: a persisted end state (None when there is none that fits)."""
         self._source_totals: Int64Array | None = None
@@ -452,6 +455,8 @@ class KeyedReplayer:
         later seek into it folds at most K events.
         """
         key = (token, code)
+        if int(rows.shape[0]) >= 2 * self.k:  # only long keys have snapshots
+            self._load_persisted_snapshots()
         found = self._snaps.get(key)
         if found is None:
             found = []
@@ -528,12 +533,20 @@ class KeyedReplayer:
 
     def source_snapshots(self) -> dict[str, list[Any]]:
         """The long keys' snapshots over the source sequence, by key name (to persist)."""
+        self._load_persisted_snapshots()
         names = self.table.names
         return {
             names[code]: list(found)
             for (token, code), found in self._snaps.items()
             if token == SOURCE and found
         }
+
+    def _load_persisted_snapshots(self) -> None:
+        if self.snapshots_loader is not None:
+            loader, self.snapshots_loader = self.snapshots_loader, None
+            persisted = loader()
+            if persisted:
+                self.seed_source_snapshots(persisted)
 
     def seed_source_snapshots(self, snaps: Mapping[str, list[Any]]) -> None:
         """Persisted long-key snapshots (see :meth:`source_snapshots`); keys this log does

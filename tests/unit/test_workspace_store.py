@@ -14,7 +14,7 @@ import pytest
 
 from models.edits import Edit, EditKind
 from models.event import Event
-from models.log import NA, Columns
+from models.log import NA, Columns, IdColumn
 from models.problems import Problem, Severity
 from models.workspace import SourceStatus, Workspace, WorkspaceError, merge_columns
 from models.workspace_change import classify_change
@@ -45,7 +45,7 @@ def assert_columns_equal(actual: Columns, expected: Columns) -> None:
         a, e = getattr(actual, name), getattr(expected, name)
         assert a.dtype == e.dtype, name
         assert np.array_equal(a, e), name
-    assert actual.event_ids.dtype == object
+    assert isinstance(actual.event_ids, IdColumn)
     assert actual.event_ids.tolist() == expected.event_ids.tolist()
     assert actual.stream_names == expected.stream_names
     assert actual.type_names == expected.type_names
