@@ -59,7 +59,7 @@ class KeyTable:
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
-        self.codes = {name: code for code, name in enumerate(names)}
+        self.codes = dict(zip(names, range(len(names)), strict=True))  # C speed: 150k names
 
     def code(self, name: str) -> int:
         found = self.codes.get(name)
