@@ -33,6 +33,15 @@ import orjson  # noqa: E402
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS. On Linux from VmHWM: ``ru_maxrss`` survives exec, so a child
+    started by a big parent would report the parent's size (a fork copies its page tables)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
