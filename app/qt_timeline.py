@@ -83,9 +83,9 @@ class TimelineLayout:
             order = np.arange(n, dtype=np.int64)
         else:
             t0 = int(times.min()) if n else 0
-            x = (times - t0).astype(np.float64) / 1e6
+            x = (times - t0) / 1e6  # float64
             # mostly in time order already: a stable sort of nearly sorted data is quick
-            order = np.argsort(x, kind="stable").astype(np.int64)
+            order = np.argsort(x, kind="stable").astype(np.int64, copy=False)
             if collapse_gaps and n > 2:
                 x, gap_at, gap_excess = _collapse(x, order)  # keeps the order
 
@@ -104,9 +104,11 @@ class TimelineLayout:
         if not names:
             names = ["(no events)"]
         n_types = max(1, len(columns.type_names) + 1)
-        type_code = np.where(rows.type_codes < 0, n_types - 1, rows.type_codes).astype(np.int32)
+        type_code = rows.type_codes.astype(np.int32, copy=False)
+        if n and (type_code < 0).any():
+            type_code = np.where(type_code < 0, n_types - 1, type_code).astype(np.int32)
         xs = x[order]
-        lt = (lane[order] * n_types + type_code[order]).astype(np.int32)
+        lt = (lane[order] * np.int32(n_types) + type_code[order]).astype(np.int32, copy=False)
         return TimelineLayout(
             mode, lanes_by, x, lane, type_code, names, n_types, order, xs, lt, t0,
             gap_at, gap_excess,
@@ -211,6 +213,11 @@ def _stream_lanes(stream_names: list[str]) -> tuple[I32, list[str]]:
     ):  # equal lists of the same str objects compare by pointer: about a millisecond
         _, per_stream, names = _lanes_cache[0]
         return per_stream, list(names)
+    fast = _ascii_lanes(stream_names)
+    if fast is not None:
+        per_stream, names = fast
+        _lanes_cache[:] = [(stream_names, per_stream, names)]
+        return per_stream, list(names)
     joined = "\n".join(stream_names)
     if joined.count("\n") == len(stream_names) - 1:  # no name holds a newline
         types = _TYPE_PREFIX.findall(joined) if stream_names else []
@@ -224,6 +231,46 @@ def _stream_lanes(stream_names: list[str]) -> tuple[I32, list[str]]:
     per_stream = np.fromiter(map(lanes.__getitem__, types), np.int32, count=len(types))
     _lanes_cache[:] = [(stream_names, per_stream, list(lanes))]
     return per_stream, list(lanes)
+
+
+def _ascii_lanes(stream_names: list[str]) -> tuple[I32, list[str]] | None:
+    """:func:`_stream_lanes` for names in ASCII without newlines or leading separators (the
+    usual case), with numpy on the bytes: each name's type ends at its first ``-`` or ``:``;
+    the types are told apart per length as fixed-size byte strings. None: not that case."""
+    n = len(stream_names)
+    joined = "\n".join(stream_names)
+    if not n or not joined.isascii() or joined.count("\n") != n - 1:
+        return None
+    buf = np.frombuffer(joined.encode("ascii"), np.uint8)
+    starts = np.zeros(n, np.int64)
+    starts[1:] = np.flatnonzero(buf == 10) + 1
+    ends = np.append(starts[1:] - 1, buf.shape[0])
+    nonempty = starts < ends
+    first = buf[np.minimum(starts, buf.shape[0] - 1)] if buf.shape[0] else np.zeros(n, np.uint8)
+    if bool((nonempty & ((first == 45) | (first == 58))).any()):
+        return None  # a leading separator does not count: the slow way
+    seps = np.flatnonzero((buf == 45) | (buf == 58))
+    k = np.searchsorted(seps, starts)
+    cut = seps[np.minimum(k, seps.shape[0] - 1)] if seps.shape[0] else ends
+    cut = np.where(k < seps.shape[0], cut, ends)
+    sizes = np.minimum(cut, ends) - starts
+    group = np.empty(n, np.int64)
+    texts: list[str] = []
+    for size in np.unique(sizes).tolist():
+        rows = np.flatnonzero(sizes == size)
+        if size == 0:
+            group[rows] = len(texts)
+            texts.append("")
+            continue
+        cells = np.ascontiguousarray(buf[starts[rows, None] + np.arange(size)])
+        unique, inverse = np.unique(cells.view(f"V{size}").ravel(), return_inverse=True)
+        group[rows] = len(texts) + inverse.ravel()
+        texts.extend(bytes(u).decode("ascii") for u in unique)
+    _, first_row = np.unique(group, return_index=True)
+    order = np.argsort(first_row, kind="stable")  # lanes in order of first appearance
+    lane_of = np.empty(len(texts), np.int32)
+    lane_of[order] = np.arange(len(texts), dtype=np.int32)
+    return lane_of[group], [texts[i] for i in order.tolist()]
 
 
 def _event_times(rows: BranchRows) -> I64 | None:

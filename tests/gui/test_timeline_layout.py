@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.controller import BranchRows
 from app.qt_timeline import TimelineLayout, stream_type
@@ -93,3 +95,21 @@ def test_lanes_of_many_streams_follow_the_stream_type_rule() -> None:
     per_stream, lanes = _stream_lanes(with_newline)
     assert [lanes[i] for i in per_stream.tolist()] == [stream_type(n) for n in with_newline]
     _lanes_cache.clear()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(
+        st.text(alphabet="ab-:x\n", max_size=6).filter(lambda n: "\n" not in n), max_size=40
+    )
+)
+def test_the_numpy_lanes_agree_with_the_stream_type_rule(names: list[str]) -> None:
+    from app.qt_timeline import _ascii_lanes, stream_type
+
+    fast = _ascii_lanes(names)
+    if fast is None:  # empty, or a name with a leading separator: the other way takes it
+        assert not names or any(n[:1] in ("-", ":") for n in names)
+        return
+    per_stream, lanes = fast
+    assert [lanes[i] for i in per_stream.tolist()] == [stream_type(n) for n in names]
+    assert lanes == list(dict.fromkeys(stream_type(n) for n in names))  # first seen first
