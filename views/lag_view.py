@@ -43,17 +43,12 @@ class LagPanel(QWidget):
         self.summary.setWordWrap(True)
         self.at_cursor = QLabel("")
         self.at_cursor.setObjectName("lagAtCursor")
-        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
-        self.plot.setObjectName("lagPlot")
-        self.plot.setLabel("left", "lag", units="s")
-        self.plot.addLegend(offset=(10, 10))
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.curves = {
-            q: self.plot.plot([], [], name=f"p{int(q)}", pen=pg.mkPen(color, width=2))
-            for q, color in ((50, "#2f80ed"), (95, "#f2994a"), (99, "#eb5757"))
-        }
-        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
-        self.plot.addItem(self.cursor, ignoreBounds=True)
+        # the plot is built when the dock is first shown: it starts hidden, and a plot costs
+        # a few tens of ms of the window's launch
+        self.plot: pg.PlotWidget | None = None
+        self.curves: dict[int, Any] = {}
+        self.cursor: pg.InfiniteLine | None = None
+        self._plot_box = QVBoxLayout()
         self.read_sides = QTreeWidget()
         self.read_sides.setObjectName("lagReadSides")
         self.read_sides.setHeaderLabels(["Read side", "At", "Behind", "Behind (time)"])
@@ -69,7 +64,7 @@ class LagPanel(QWidget):
         side.addWidget(QLabel("Processed before an earlier-recorded event"))
         side.addWidget(self.out_of_order, 1)
         body = QHBoxLayout()
-        body.addWidget(self.plot, 3)
+        body.addLayout(self._plot_box, 3)
         body.addLayout(side, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -81,7 +76,26 @@ class LagPanel(QWidget):
         window.theme.changed.connect(self._apply_theme)
         self._apply_theme()
 
+    def _ensure_plot(self) -> pg.PlotWidget:
+        if self.plot is None:
+            plot = self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+            plot.setObjectName("lagPlot")
+            plot.setLabel("left", "lag", units="s")
+            plot.addLegend(offset=(10, 10))
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            self.curves = {
+                q: plot.plot([], [], name=f"p{int(q)}", pen=pg.mkPen(color, width=2))
+                for q, color in ((50, "#2f80ed"), (95, "#f2994a"), (99, "#eb5757"))
+            }
+            self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#888", width=1))
+            plot.addItem(self.cursor, ignoreBounds=True)
+            self._plot_box.addWidget(plot)
+            self._apply_theme()
+        return self.plot
+
     def _apply_theme(self) -> None:
+        if self.plot is None:
+            return
         c = self.w.theme.colors
         self.plot.setBackground(c.base)
         for axis in ("left", "bottom"):
@@ -94,6 +108,7 @@ class LagPanel(QWidget):
             self.lag = None  # computed when the dock is shown
             return
         session = self.w.navigator.session
+        self._ensure_plot()
         for curve in self.curves.values():
             curve.setData([], [])
         self.out_of_order.clear()
@@ -141,7 +156,7 @@ class LagPanel(QWidget):
             self.at_cursor.setText("")
             return
         rec, proc = int(nav.rows.recorded_us[row]), int(nav.rows.processed_us[row])
-        if rec != NA:
+        if rec != NA and self.cursor is not None:
             self.cursor.setValue(rec / 1e6)
         if rec == NA or proc == NA:
             self.at_cursor.setText(f"{format_key(nav.key_at(row))}: no lag (a time is missing)")
