@@ -124,6 +124,16 @@ class IdColumn:
             for a, b in zip(starts[at].tolist(), starts[at + 1].tolist(), strict=True)
         ]
 
+    def _gather(self, at: Int64Array) -> list[str]:
+        """Positions in any order; a dense set (a chunk's events) decodes the range around
+        them in one split instead of one decode each (five times faster)."""
+        if at.shape[0] > 16 and self._plain:
+            lo, hi = int(at.min()), int(at.max()) + 1
+            if hi - lo <= 4 * at.shape[0]:
+                around = self._range(lo, hi)
+                return [around[i] for i in (at - lo).tolist()]
+        return self._positions(at)
+
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, int | np.integer):
             return self._one(int(index))
@@ -142,7 +152,7 @@ class IdColumn:
             at = np.where(at < 0, at + len(self), at)
             if at.size and (int(at.min()) < 0 or int(at.max()) >= len(self)):
                 raise IndexError(f"event ids out of range ({len(self)} events)")
-            values = self._positions(at)
+            values = self._gather(at)
         return _objects(values)
 
     def tolist(self) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
@@ -22,13 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from models.event import Event
-from models.log import NA, Columns, Int64Array, Payload
+from models.log import Columns, Int64Array, Payload
+from models.scan import Document, DocumentScan, chunk_blob, name_array, optional_ints
 from models.workspace import ChunkIndex, Workspace
 from models.workspace_records import Source, WorkspaceError
 
 _T = TypeVar("_T")
-Document = tuple[int, str, str, str, "int | None", Any, Any]
-"""``(pos, event_id, stream, type, version, data, metadata)``: what a query over events reads."""
 
 DEFAULT_CACHE_CHUNKS = 8
 DEFAULT_BATCH_CHUNKS = 32
@@ -90,8 +88,8 @@ class WorkspaceLog:
         self._raw_holds_payload = raw_holds_payload and document_decode is not None
         self.source: Source
         self.source, self._columns, self._index = workspace.log_state(source_id)
-        self._stream_names = _name_array(self._columns.stream_names)
-        self._type_names = _name_array(self._columns.type_names)
+        self._stream_names = name_array(self._columns.stream_names)
+        self._type_names = name_array(self._columns.type_names)
         self._cache: OrderedDict[int, _CachedChunk] = OrderedDict()
         self._cache_size = cache_chunks
         self._batch = batch_chunks
@@ -244,9 +242,9 @@ class WorkspaceLog:
             cols.event_ids[at].tolist(),
             self._stream_names[cols.stream_codes[at]].tolist(),
             self._type_names[cols.type_codes[at]].tolist(),
-            _optional(cols.versions[at]),
-            _optional(cols.recorded_us[at]),
-            _optional(cols.processed_us[at]),
+            optional_ints(cols.versions[at]),
+            optional_ints(cols.recorded_us[at]),
+            optional_ints(cols.processed_us[at]),
         )
 
     def iter_events(self, start: int = 0, stop: int | None = None) -> Iterator[Event]:
@@ -261,50 +259,50 @@ class WorkspaceLog:
         return itertools.chain.from_iterable(self._chunk_maps(start, stop, self._payload_range))
 
     def scan_documents(
-        self, positions: Int64Array, patterns: Sequence[re.Pattern[bytes]] = ()
+        self,
+        positions: Int64Array,
+        patterns: Sequence[re.Pattern[bytes]] = (),
+        *,
+        lean: bool = False,
     ) -> Iterator[tuple[int, list[Document]]]:
-        """The events at ``positions`` (ascending) as :data:`Document` tuples, one list per
-        stored chunk with how many of ``positions`` are behind it: ``(done, documents)``.
+        """The events at ``positions`` (ascending) as :data:`~models.scan.Document` tuples,
+        one list per stored chunk with how many of ``positions`` are behind it: ``(done,
+        documents)``; ``patterns`` pre-filter the raw records (see
+        :class:`~models.scan.DocumentScan`)."""
+        scan = self.document_scan(positions, patterns, lean=lean)
+        start, stop = scan.span
+        for records, first, lo, hi, escaped in self._chunk_records(start, stop):
+            yield scan.chunk(records, first, lo, hi, escaped)
 
-        ``patterns`` pre-filter, when the raw records hold the payload as JSON: an event is
-        decoded only if its raw record matches every pattern, or holds a backslash (an escape
-        could spell what a pattern looks for). A pattern must match the raw record of every
-        event the caller wants: it saves decoding, it never decides.
-        """
+    def document_scan(
+        self,
+        positions: Int64Array,
+        patterns: Sequence[re.Pattern[bytes]] = (),
+        *,
+        lean: bool = False,
+    ) -> DocumentScan:
         if self._document_decode is None:
             raise WorkspaceError("this log was opened without a document decoder")
-        decode, cols = self._document_decode, self._columns
-        searches = [p.search for p in patterns] if self._raw_holds_payload else []
-        positions = np.asarray(positions, np.int64)
-        if not positions.shape[0]:
-            return
-        start, stop = int(positions[0]), int(positions[-1]) + 1
-        for records, first, lo, hi, escaped in self._chunk_records(start, stop):
-            a, b = np.searchsorted(positions, [lo, hi])
-            local = (positions[a:b] - first).tolist()
-            for search in searches:
-                if escaped:  # rare
-                    local = [i for i in local if search(records[i]) or b"\\" in records[i]]
-                else:
-                    local = [i for i in local if search(records[i])]
-            if not local:
-                yield int(b), []
-                continue
-            at = np.asarray(local, np.int64) + first
-            yield (
-                int(b),
-                list(
-                    zip(
-                        at.tolist(),
-                        cols.event_ids[at].tolist(),
-                        self._stream_names[cols.stream_codes[at]].tolist(),
-                        self._type_names[cols.type_codes[at]].tolist(),
-                        _optional(cols.versions[at]),
-                        *zip(*[decode(records[i]) for i in local], strict=True),
-                        strict=True,
-                    )
-                ),
-            )
+        return DocumentScan(
+            positions,
+            patterns,
+            self._document_decode,
+            self._columns,
+            self._raw_holds_payload,
+            lean=lean,
+        )
+
+    @property
+    def raw_holds_payload(self) -> bool:
+        return self._raw_holds_payload
+
+    @property
+    def sqlite_file(self) -> str | None:
+        """The workspace's SQLite file, where it is one (a helper process can read it)."""
+        url = self._ws.url
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        return str(url.database)
 
     def _payload_range(
         self, records: list[bytes], first: int, lo: int, hi: int
@@ -314,7 +312,7 @@ class WorkspaceLog:
         return zip(
             self._stream_names[cols.stream_codes[lo:hi]].tolist(),
             self._type_names[cols.type_codes[lo:hi]].tolist(),
-            _optional(cols.versions[lo:hi]),
+            optional_ints(cols.versions[lo:hi]),
             map(self._data_decode, records[lo - first : hi - first]),
             strict=True,
         )
@@ -351,7 +349,7 @@ class WorkspaceLog:
             self._check_rows(rows, batch_start, batch_end)
             self.chunk_reads += len(rows)
             for _no, first, count, codec, data in rows:
-                blob = _blob(codec, data)
+                blob = chunk_blob(codec, data)
                 records = blob.split(b"\n")
                 if len(records) != count:
                     raise self._vanished()
@@ -379,7 +377,7 @@ class WorkspaceLog:
         out: dict[int, _CachedChunk] = {}
         for chunk, no in zip(chunks, nos, strict=True):
             _no, first, count, codec, data = by_no[no]
-            records = _records(codec, data)
+            records = chunk_blob(codec, data).split(b"\n")
             if len(records) != count or first != int(self._index.starts[chunk]):
                 raise self._vanished()
             out[chunk] = _CachedChunk(first, records)
@@ -415,42 +413,7 @@ class WorkspaceLog:
             cols.event_ids[lo:hi].tolist(),
             self._stream_names[cols.stream_codes[lo:hi]].tolist(),
             self._type_names[cols.type_codes[lo:hi]].tolist(),
-            _optional(cols.versions[lo:hi]),
-            _optional(cols.recorded_us[lo:hi]),
-            _optional(cols.processed_us[lo:hi]),
+            optional_ints(cols.versions[lo:hi]),
+            optional_ints(cols.recorded_us[lo:hi]),
+            optional_ints(cols.processed_us[lo:hi]),
         )
-
-
-def _optional(values: Int64Array) -> list[int | None]:
-    missing = values == NA
-    if not missing.any():
-        as_list: list[int | None] = values.tolist()
-        return as_list
-    if missing.all():
-        return [None] * len(values)
-    boxed = values.astype(object)
-    boxed[missing] = None
-    with_none: list[int | None] = boxed.tolist()
-    return with_none
-
-
-def _name_array(names: list[str]) -> npt.NDArray[np.object_]:
-    """Names as an object array, so that a slice of codes maps to names in one indexing."""
-    array = np.empty(len(names), object)
-    array[:] = names
-    return array
-
-
-def _records(codec: str, data: bytes) -> list[bytes]:
-    return _blob(codec, data).split(b"\n")
-
-
-def _blob(codec: str, data: bytes) -> bytes:
-    if codec == "raw":
-        return data
-    if codec == "zlib":
-        return zlib.decompress(data)
-    raise WorkspaceError(
-        f"the workspace stores events in an encoding this Rewind does not know ({codec}); "
-        "update Rewind"
-    )

@@ -23,6 +23,8 @@ import jmespath.exceptions
 import jmespath.functions
 from jmespath.visitor import TreeInterpreter
 
+from replay_engine.query_codegen import generate
+
 if TYPE_CHECKING:
     from jmespath.visitor import _TreeNode
 
@@ -76,7 +78,7 @@ def compile_expression(text: str) -> Expression:
         ) from error
     except jmespath.exceptions.JMESPathError as error:
         raise ExpressionError(f"{stripped!r}: {error}") from error
-    return Expression(stripped, _compile(parsed.parsed), parsed.parsed)
+    return Expression(stripped, _generated(parsed.parsed), parsed.parsed)
 
 
 def is_false(value: Any) -> bool:
@@ -155,6 +157,58 @@ def _necessary(node: _TreeNode) -> list[Clause]:
             return [frozenset({Atom(p[0], literal, exact=p[1])})]
         return [frozenset({Atom(p[0])})]
     return []  # path == path holds when both are missing
+
+
+def reads_only(expression: Expression, names: frozenset[str]) -> bool:
+    """Whether ``expression`` reads nothing of its input but the members ``names`` (so a
+    document holding just those gives the same result). Conservative: ``@``, wildcards or
+    projections over the input itself, and node types not looked into, count as reading
+    everything."""
+    return expression.tree is not None and _reads_only(expression.tree, names, True)
+
+
+_SAME_INPUT: Final = frozenset(
+    {
+        "comparator",
+        "and_expression",
+        "or_expression",
+        "not_expression",
+        "function_expression",
+        "multi_select_list",
+        "multi_select_dict",
+        "key_val_pair",
+    }
+)
+"""Nodes whose children all read the node's own input."""
+_THEN_RESULT: Final = frozenset(
+    {
+        "subexpression",
+        "index_expression",
+        "pipe",
+        "projection",
+        "filter_projection",
+        "value_projection",
+        "flatten",
+    }
+)
+"""Nodes whose first child reads the input and the others read what it gave (or its
+elements)."""
+
+
+def _reads_only(node: _TreeNode, names: frozenset[str], at_input: bool) -> bool:
+    if not at_input:
+        return True  # below the input: whatever it reads is inside an allowed member
+    kind = node["type"]
+    children = node.get("children", [])
+    if kind == "field":
+        return bool(node["value"] in names)
+    if kind in ("literal", "expref"):
+        return True  # an expref reads the elements a function hands it, not the input
+    if kind in _SAME_INPUT:
+        return all(_reads_only(child, names, True) for child in children)
+    if kind in _THEN_RESULT and children:
+        return _reads_only(children[0], names, True)
+    return False
 
 
 def _path(node: _TreeNode) -> tuple[tuple[str, ...], bool] | None:
@@ -317,6 +371,56 @@ def _compile(node: _TreeNode) -> Evaluator:
 
 
 _FUNCTIONS: Final = jmespath.functions.Functions()
+
+
+def _get_other(value: Any, name: str) -> Any:
+    try:
+        return value.get(name)
+    except AttributeError:
+        return None
+
+
+def _ordered(order: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
+    def compare(a: Any, b: Any) -> Any:
+        if not (_comparable(a) and _comparable(b)) or isinstance(a, str) != isinstance(b, str):
+            return None  # the library raises TypeError for a number against a string
+        return order(a, b)
+
+    return compare
+
+
+def _not(original: Any) -> bool:
+    if _is_number(original) and original == 0:
+        return False  # !0 is false: 0 is not falsy in JMESPath
+    return not original
+
+
+def _index_of(value: Any, i: int) -> Any:
+    if not isinstance(value, list):
+        return None
+    try:
+        return value[i]
+    except IndexError:
+        return None
+
+
+_HELPERS: Final[dict[str, Any]] = {
+    "_get_other": _get_other,
+    "_equals": _equals,
+    "_is_false": is_false,
+    "_not": _not,
+    "_index": _index_of,
+    **{f"_order_{op}": _ordered(order) for op, order in _ORDER.items()},
+}
+
+
+def _generated(tree: _TreeNode) -> Evaluator:
+    """One generated function for the whole expression (see :mod:`replay_engine.query_codegen`);
+    the closures when the tree is too deep for the compiler."""
+    try:
+        return generate(tree, _HELPERS, _compile, _function)
+    except (RecursionError, MemoryError, SyntaxError):
+        return _compile(tree)
 
 
 def _function(name: str, arity: int) -> Callable[[list[Any]], Any] | None:

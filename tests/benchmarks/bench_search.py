@@ -69,7 +69,7 @@ def main() -> None:
         "metadata.gateway.card.network == 'amex'",
         "data.amount > `5000`",
         # nothing to pre-filter on: every event is decoded and the query run on it
-        "length(keys(data)) > `5` || metadata.service == null",
+        "length(keys(data)) > `5` || metadata.service == `null`",
     ):
         calls: list[int] = []
 

@@ -75,3 +75,13 @@ def test_a_million_ids_take_their_bytes_not_a_str_object_each() -> None:
     ids = [f"{i:036d}" for i in range(100_000)]
     column = IdColumn.of(ids)
     assert column.nbytes < 100_000 * 46  # 37 bytes of text and 8 of offset per id
+
+
+@settings(max_examples=50, deadline=None)
+@given(at=st.lists(st.integers(0, 199), min_size=17, max_size=120))
+def test_many_positions_read_like_one_at_a_time(at: list[int]) -> None:
+    ids = [f"id-{i}-{'x' * (i % 7)}" for i in range(200)]
+    column = IdColumn.of(ids)
+    assert column[np.array(at, np.int64)].tolist() == [ids[i] for i in at]
+    dense = sorted(set(at))
+    assert column[np.array(dense, np.int64)].tolist() == [ids[i] for i in dense]

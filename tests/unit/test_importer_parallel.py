@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-import models.import_worker as import_worker
+import models.helper_process as helper_process
 import models.importer as importer
 import models.workspace_import as workspace_import
 from models.importer import ImportResult, run_import
@@ -252,7 +252,7 @@ def test_without_a_helper_process_the_importer_parses_everything(
 ) -> None:
     path = write(tmp_path / "log.jsonl", b"\n".join(planted()) + b"\n")
     one, _ = both(path)
-    monkeypatch.setattr(import_worker.sys, "executable", str(tmp_path / "no-python-here"))
+    monkeypatch.setattr(helper_process.sys, "executable", str(tmp_path / "no-python-here"))
     sink = ListSink()
     result = run_import(path, sink=sink, block_size=BLOCK, parallel_min_bytes=1)
     assert_same(one, (result, sink))

@@ -198,3 +198,57 @@ def test_query_command(shop, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as failed:
         main(["query", str(log), "--where", "data.amount >", "--workspace", ws])
     assert failed.value.code == 2 and "--where" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("f", FILTERS[:2] + FILTERS[4:7], ids=lambda f: f.describe())
+def test_a_helper_process_checks_the_last_part_with_the_same_answer(  # type: ignore[no-untyped-def]
+    shop, f: Filter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.search as search
+    from app.search_helper import SearchProcess
+
+    started: list[SearchProcess] = []
+    start = SearchProcess.start
+
+    def spy(job):  # type: ignore[no-untyped-def]
+        helper = start(job)
+        started.append(helper)
+        return helper
+
+    monkeypatch.setattr(search, "HELPER_MIN_EVENTS", 100)
+    monkeypatch.setattr(SearchProcess, "start", staticmethod(spy))
+    _log, session = shop
+    calls: list[tuple[int, int]] = []
+    rows = matching_rows(session.engine, "main", f, lambda d, n: calls.append((d, n)) or True)
+    assert rows.tolist() == brute(session, "main", f)
+    if f.needs_payload():
+        assert started and started[0] is not None and started[0].finished
+        done = [d for d, _n in calls]
+        assert done == sorted(done) and done[-1] == calls[-1][1]  # its progress counted in
+
+
+def test_a_search_whose_helper_fails_checks_that_part_itself(shop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import app.search as search
+    from app.search_helper import SearchProcess
+
+    monkeypatch.setattr(search, "HELPER_MIN_EVENTS", 100)
+    monkeypatch.setattr(SearchProcess, "ENTRY", "import sys; sys.exit(3)")
+    f = Filter(where="metadata.service == 'payments' && data.currency == 'GBP'")
+    rows = matching_rows(shop[1].engine, "main", f)
+    assert rows.tolist() == brute(shop[1], "main", f) and rows.size
+
+
+def test_cancelling_a_search_stops_its_helper(shop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import app.search as search
+    from app.search_helper import SearchProcess
+    from replay_engine.errors import Cancelled
+
+    helpers: list[SearchProcess] = []
+    start = SearchProcess.start
+    monkeypatch.setattr(search, "HELPER_MIN_EVENTS", 100)
+    monkeypatch.setattr(
+        SearchProcess, "start", staticmethod(lambda job: helpers.append(start(job)) or helpers[-1])
+    )
+    with pytest.raises(Cancelled):
+        matching_rows(shop[1].engine, "main", Filter(where="data.amount > `1`"), lambda d, n: False)
+    assert helpers and helpers[0]._process.poll() is not None  # ended and reaped
