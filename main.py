@@ -5,7 +5,11 @@ See ``main.py --help`` and README.md.
 
 import sys
 
-from app.cli import main
+from models.memory import tune_allocator
+
+tune_allocator()  # before the first big allocation: see models/memory.py
+
+from app.cli import main  # noqa: E402
 
 
 def run_window(argv: list[str]) -> int:

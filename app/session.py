@@ -38,6 +38,7 @@ from models.importer import run_import
 from models.log import EventLog
 from models.mapping import GENERIC as PLAIN_JSON
 from models.mapping import FieldMapping
+from models.memory import release_free_memory
 from models.packed import Packable
 from models.paths import default_workspace_for
 from models.problems import InputError, Problem
@@ -528,12 +529,17 @@ class Session:
         try:
             name = self.engine.projection.name
             # packed: a reopen then decodes only the streams something reads
-            self.workspace.save_snapshot(self.source_id, None, name, row, Packable(state))
+            packed = state.as_packed() if hasattr(state, "as_packed") else None
+            self.workspace.save_snapshot(
+                self.source_id, None, name, row, packed if packed is not None else Packable(state)
+            )
             self.workspace.save_snapshot(
                 self.source_id, None, f"{name}{STREAMS_SUFFIX}", row, self.engine.stream_snapshots()
             )
         except (WorkspaceError, TypeError):
             return  # a read-only or locked workspace, or a value JSON cannot hold: not kept
+        finally:
+            release_free_memory()  # the serialized state, a hundred MB for a million events
         self.import_info["snapshot_row"] = row
 
     def end_state(self, branch: str) -> Any:
@@ -840,6 +846,8 @@ def _open_imported(
         source, change = _import(
             ws, import_path, strict=strict, fmt=fmt, mapping=mapping, progress=progress
         )
+        if change not in ("unchanged", "missing"):
+            release_free_memory()  # what the import freed (see models.memory)
         return _load(ws, source, log_path, change)
     except BaseException:
         ws.close()

@@ -23,7 +23,7 @@ _OPTIONS: Final = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 class PackedStates(Mapping[str, Any]):
     """A read-only mapping name -> JSON value, decoded on first read."""
 
-    __slots__ = ("_blob", "_decoded", "_index", "_names", "_offsets")
+    __slots__ = ("_blob", "_decoded", "_index", "_names", "_offsets", "_stored")
 
     def __init__(
         self, names: list[str], blob: bytes | memoryview, offsets: npt.NDArray[np.uint64]
@@ -35,6 +35,8 @@ class PackedStates(Mapping[str, Any]):
         self._offsets = offsets
         self._index: dict[str, int] | None = None
         self._decoded: dict[int, Any] = {}
+        self._stored: bytes | bytearray | None = None
+        """The whole stored form this was read from (saved again without a copy)."""
 
     @staticmethod
     def pack(states: Mapping[str, Any]) -> PackedStates:
@@ -42,10 +44,40 @@ class PackedStates(Mapping[str, Any]):
         return PackedStates.from_bytes(PackedStates.serialize(states))
 
     @staticmethod
-    def serialize(states: Mapping[str, Any]) -> bytearray:
+    def consume(states: dict[str, Any]) -> PackedStates | None:
+        """Pack ``states``, emptying the dict as it goes: its values are freed while the
+        buffer grows, so a million events' end state never exists twice (a quarter of a
+        gigabyte of dicts for a hundred megabytes of bytes). None, with ``states`` as it was,
+        when a value is not JSON (an integer beyond 64 bits)."""
+        out = bytearray(MAGIC)
+        names = list(states)
+        ends = array("Q")
+        for i, name in enumerate(names):
+            try:
+                out += orjson.dumps(states[name], option=_OPTIONS)
+            except TypeError:
+                _restore(states, names[:i], out, ends)
+                return None
+            ends.append(len(out) - len(MAGIC))
+            del states[name]
+        stored = PackedStates._trailer(out, names, ends)
+        offsets = np.zeros(len(names) + 1, np.uint64)
+        offsets[1:] = np.frombuffer(ends, np.uint64)
+        blob_end = len(MAGIC) + (int(offsets[-1]) if names else 0)
+        # the names list as it is: parsing the stored copy would scatter 150k new strings
+        # over memory the states just freed, and keep it from going back to the system
+        packed = PackedStates(names, memoryview(stored)[len(MAGIC) : blob_end], offsets)
+        packed._stored = stored
+        return packed
+
+    @staticmethod
+    def serialize(states: Mapping[str, Any]) -> bytes | bytearray:
         """``states`` straight into their stored form, one buffer and no other copy of the
         states' bytes (a million events' end state is a hundred megabytes): the states one
-        after the other, then the names, the offsets, and a trailer saying where each is."""
+        after the other, then the names, the offsets, and a trailer saying where each is.
+        Packed states read from a stored form give that form back as it is."""
+        if isinstance(states, PackedStates) and states._stored is not None:
+            return states._stored
         raw = states.raw if isinstance(states, PackedStates) else None
         out = bytearray(MAGIC)
         names: list[str] = []
@@ -54,6 +86,10 @@ class PackedStates(Mapping[str, Any]):
             names.append(name)
             out += raw(name) if raw is not None else orjson.dumps(states[name], option=_OPTIONS)
             ends.append(len(out) - len(MAGIC))
+        return PackedStates._trailer(out, names, ends)
+
+    @staticmethod
+    def _trailer(out: bytearray, names: list[str], ends: array[int]) -> bytearray:
         blob_len = len(out) - len(MAGIC)
         names_json = orjson.dumps(names)
         out += names_json
@@ -81,7 +117,10 @@ class PackedStates(Mapping[str, Any]):
             raise ValueError("packed states: the names do not match the offsets")
         offsets = np.zeros(n + 1, np.uint64)
         offsets[1:] = np.frombuffer(view[ends_at : ends_at + 8 * n], "<u8")
-        return PackedStates(names, view[start:names_at], offsets)
+        packed = PackedStates(names, view[start:names_at], offsets)
+        if isinstance(data, bytes | bytearray):
+            packed._stored = data
+        return packed
 
     def _position(self, name: str) -> int | None:
         index = self._index
@@ -124,6 +163,17 @@ class PackedStates(Mapping[str, Any]):
 
 
 _MISSING: Final = object()
+
+
+def _restore(states: dict[str, Any], packed: list[str], out: bytearray, ends: array[int]) -> None:
+    """Undo :meth:`PackedStates.consume` after its first ``len(packed)`` states."""
+    rest = dict(states)
+    states.clear()
+    start = len(MAGIC)
+    for name, end in zip(packed, ends, strict=True):
+        states[name] = orjson.loads(out[start : len(MAGIC) + end])
+        start = len(MAGIC) + end
+    states.update(rest)
 
 
 class Packable:

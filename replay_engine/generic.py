@@ -25,6 +25,9 @@ class GenericProjection:
     description: ClassVar[str] = "built in: each stream's payloads merged, its version, last type"
     key_is_stream: ClassVar[bool] = True
     """Promise to the engine that ``key(event) == event.stream`` (see projection.py)."""
+    json_states: ClassVar[bool] = True
+    """Promise that every substate is plain JSON: the engine keeps the log's end state
+    packed (a subclass must declare it again to be believed)."""
 
     def key(self, event: Event) -> str:
         return event.stream

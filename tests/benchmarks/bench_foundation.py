@@ -50,6 +50,9 @@ def peak_rss_mb() -> float:
 
 def child_import(log: str, ws: str) -> dict[str, float]:
     from app.session import open_session
+    from models.memory import tune_allocator
+
+    tune_allocator()  # as main.py does at start-up
 
     t0 = time.perf_counter()
     session = open_session(log, workspace=ws)
@@ -61,6 +64,9 @@ def child_import(log: str, ws: str) -> dict[str, float]:
 
 def child_reopen(log: str, ws: str) -> dict[str, float]:
     from app.session import open_session
+    from models.memory import tune_allocator
+
+    tune_allocator()  # as main.py does at start-up
 
     t0 = time.perf_counter()
     session = open_session(log, workspace=ws)

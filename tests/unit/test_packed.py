@@ -37,6 +37,25 @@ def test_packing_round_trips_and_keeps_the_order(states: dict[str, Any]) -> None
 
 
 @settings(max_examples=100, deadline=None)
+@given(states=st.dictionaries(st.text(max_size=8), values, max_size=20), data=st.data())
+def test_consuming_packs_and_empties_or_leaves_the_dict_as_it_was(
+    states: dict[str, Any], data: st.DataObject
+) -> None:
+    original = dict(states)
+    packed = PackedStates.consume(states)
+    assert packed is not None and states == {}
+    assert list(packed) == list(original) and {k: packed[k] for k in packed} == original
+    assert PackedStates.serialize(packed) is packed._stored  # saved again without a copy
+    if original:  # a value JSON cannot hold, somewhere: nothing changes
+        again = dict(original)
+        bad = data.draw(st.sampled_from(list(again)))
+        again[bad] = {"n": 2**70}
+        before = list(again.items())
+        assert PackedStates.consume(again) is None
+        assert list(again.items()) == before
+
+
+@settings(max_examples=100, deadline=None)
 @given(
     base=st.dictionaries(st.sampled_from("abcdefgh"), ints, max_size=8),
     ops=st.lists(

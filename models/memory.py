@@ -1,0 +1,47 @@
+"""Handing freed memory back to the system.
+
+A million-event import or replay creates and frees millions of small objects and many
+megabyte-sized buffers. glibc's allocator keeps freed heap memory for reuse and, by default,
+raises its mmap threshold each time a large block is freed, so that later large buffers come
+from the heap too: the process then keeps hundreds of megabytes it no longer uses (measured:
+145 MB after importing a million events). :func:`tune_allocator` fixes the threshold (large
+buffers are mapped and unmapped, returned at once); :func:`release_free_memory` returns the
+free heap after bulk work. Elsewhere than glibc both do nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+from functools import cache
+from typing import Any
+
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 256 * 1024
+"""Blocks from this size up are mapped on their own (glibc's initial default, held fixed)."""
+
+
+@cache
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    if not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):
+        return None  # not glibc (musl has neither)
+    return libc
+
+
+def tune_allocator() -> bool:
+    """Once, at start-up; True if the allocator took the setting."""
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1)
+
+
+def release_free_memory() -> bool:
+    """After bulk work; True if memory was returned to the system."""
+    libc = _libc()
+    return bool(libc is not None and libc.malloc_trim(0) == 1)
