@@ -221,11 +221,17 @@ def _absorb(run: _Run, part: PartResult, stream: _ByteStream, split: int) -> Non
     duplicates across the cut found, and the bytes checked to be the ones it parsed."""
     line_shift = run.end_line - 1
     pos_shift = run.pos
-    if part.ids_text is None:
-        part_ids: list[str] = part.columns.event_ids.tolist()
-    else:  # (ids are never empty: a missing one is derived from the position)
-        text = part.ids_text.decode("utf-8", "surrogatepass")
-        part_ids = text.split("\n") if text else []
+    # The part's ids stay one buffer (IdColumn): as half a million strings they would cost
+    # ~50 MB at the very moment the import peaks; they are read through in batches here.
+    part_ids = part.columns.event_ids
+    if part.ids_text is not None:
+        found = IdColumn.from_lines(part.ids_text, len(part.columns))
+        if found is None:
+            raise InputError(
+                f"{run.file}: the helper process sent {len(part.columns):,} events but not as "
+                "many ids; import the file again"
+            )
+        part_ids = found
     crossing = run.seen_ids.intersection(part_ids)
     problems: list[Problem] = []
     for problem in part.problems:
@@ -266,7 +272,7 @@ def _absorb(run: _Run, part: PartResult, stream: _ByteStream, split: int) -> Non
                 run.far.append(
                     _FarDuplicate(line, offset, event_id, earliest[event_id], None, pos_shift + k)
                 )
-    run.ids.extend(part_ids)
+    run.tail_ids = part_ids
     read_to = stream.drain(part.read_to if part.cancelled else None)
     if read_to != part.read_to or stream.crc32 != part.crc32:
         raise InputError(
@@ -394,11 +400,9 @@ def run_part(
                     )
                 )
         empty = np.zeros(0, np.int64)
-        columns = run.columns()
-        joined = "\n".join(run.ids)
-        ids_text = None
-        if joined.count("\n") == max(len(run.ids) - 1, 0):
-            ids_text = joined.encode("utf-8", "surrogatepass")
+        columns = run.take_columns()
+        ids_text = columns.event_ids.lines()
+        if ids_text is not None:
             columns = replace(columns, event_ids=IdColumn.empty())
         return PartResult(
             columns=columns,

@@ -406,6 +406,8 @@ class _Run:
         self.previous_ids = previous_ids
         self.previous_raw = previous_raw
         self.ids: list[str] = []
+        self.tail_ids: IdColumn | None = None
+        """The ids of a part a helper process parsed (the end of the file), after ``ids``."""
         self.seen_ids: set[str] = set(previous_ids or ())
         self.first_pos: dict[str, int] | None = None
         self.scanned_batches = 0
@@ -1017,14 +1019,26 @@ class _Run:
         self.pending = pending[start:] if start else pending
         self.pending_pos = pos
 
-    def columns(self) -> Columns:
+    def take_columns(self) -> Columns:
+        """The run's columns, once, at its end: what the run held to build them is dropped
+        as they are built (the end of a million-event import is its memory peak)."""
+
         def cat32(parts: list[npt.NDArray[np.int32]]) -> npt.NDArray[np.int32]:
-            return np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            joined = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+            parts.clear()
+            return joined
 
         def cat64(parts: list[npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
-            return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            joined = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            parts.clear()
+            return joined
 
+        self.seen_ids = set()
+        self.first_pos = None
         ids = IdColumn.of(self.ids)
+        self.ids = []
+        if self.tail_ids is not None:
+            ids, self.tail_ids = ids.concat(self.tail_ids), None
         return Columns(
             stream_codes=cat32(self.stream_col),
             type_codes=cat32(self.type_col),
@@ -1276,7 +1290,7 @@ def run_import(
                 )
         complete = not cancelled and start_offset == 0
         return ImportResult(
-            columns=run.columns(),
+            columns=run.take_columns(),
             records_read=run.records_read,
             imported=run.pos - start_pos,
             skipped=run.skipped,

@@ -201,7 +201,7 @@ class IdColumn:
         if not len(self) or not len(other):
             return other if not len(self) else self
         starts = np.concatenate([self._starts[:-1], other._starts + self._starts[-1]])
-        data = self._data + b"\n" + other._data
+        data = b"\n".join((self._data, other._data))
         return IdColumn(data, starts, self._plain and other._plain)
 
     def __repr__(self) -> str:

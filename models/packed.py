@@ -60,15 +60,46 @@ class PackedStates(Mapping[str, Any]):
                 return None
             ends.append(len(out) - len(MAGIC))
             del states[name]
-        stored = PackedStates._trailer(out, names, ends)
+        return PackedStates._wrap(PackedStates._trailer(out, names, ends), names, ends)
+
+    @staticmethod
+    def _wrap(stored: bytearray, names: list[str], ends: array[int]) -> PackedStates:
+        """The stored form just built, read without parsing it: the names list as it is
+        (parsing the stored copy would scatter 150k new strings over memory the states just
+        freed, and keep it from going back to the system)."""
         offsets = np.zeros(len(names) + 1, np.uint64)
         offsets[1:] = np.frombuffer(ends, np.uint64)
         blob_end = len(MAGIC) + (int(offsets[-1]) if names else 0)
-        # the names list as it is: parsing the stored copy would scatter 150k new strings
-        # over memory the states just freed, and keep it from going back to the system
         packed = PackedStates(names, memoryview(stored)[len(MAGIC) : blob_end], offsets)
         packed._stored = stored
         return packed
+
+    @staticmethod
+    def gather(
+        names: list[str],
+        parts: list[bytearray | None],
+        part_of: npt.NDArray[np.int64],
+        starts: npt.NDArray[np.int64],
+        ends: npt.NDArray[np.int64],
+    ) -> PackedStates:
+        """The states ``names[i]`` = JSON ``parts[part_of[i]][starts[i]:ends[i]]`` (written
+        in any order, e.g. as a fold finished them), laid out in the order of ``names``.
+        ``parts`` is emptied as it goes: a part is dropped once its last state is copied,
+        so the states do not exist twice over."""
+        left = np.bincount(part_of, minlength=len(parts)).tolist()
+        out = bytearray(MAGIC)
+        stored_ends = array("Q")
+        for p, a, b in zip(part_of.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            part = parts[p]
+            assert part is not None
+            out += memoryview(part)[a:b]
+            stored_ends.append(len(out) - len(MAGIC))
+            left[p] -= 1
+            if not left[p]:
+                parts[p] = None
+        return PackedStates._wrap(
+            PackedStates._trailer(out, names, stored_ends), names, stored_ends
+        )
 
     @staticmethod
     def serialize(states: Mapping[str, Any]) -> bytes | bytearray:
@@ -163,6 +194,11 @@ class PackedStates(Mapping[str, Any]):
 
 
 _MISSING: Final = object()
+
+
+def dump_state(value: Any) -> bytes:
+    """One state as :class:`PackedStates` stores it (TypeError: not JSON)."""
+    return orjson.dumps(value, option=_OPTIONS)
 
 
 def _restore(states: dict[str, Any], packed: list[str], out: bytearray, ends: array[int]) -> None:

@@ -9,7 +9,7 @@ contain a newline switch the column to a JSON list.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -37,17 +37,16 @@ ColumnRow = tuple[str, str, int, bytes]
 """(name, dtype, count, data) as stored."""
 
 
-def encode_columns(columns: Columns) -> list[ColumnRow]:
-    rows: list[ColumnRow] = []
+def encode_columns(columns: Columns) -> Iterator[ColumnRow]:
+    """The stored rows, one at a time (each holds a copy of a column's bytes)."""
     for name in NUMERIC_COLUMNS:
         array: npt.NDArray[np.integer] = getattr(columns, name)
         little = array.dtype.newbyteorder("<")
         data = np.ascontiguousarray(array, dtype=little).tobytes()
-        rows.append((name, little.str, int(array.shape[0]), data))
-    rows.append(_encode_ids(columns.event_ids))
-    rows.append(_encode_names("stream_names", columns.stream_names))
-    rows.append(_encode_names("type_names", columns.type_names))
-    return rows
+        yield (name, little.str, int(array.shape[0]), data)
+    yield _encode_ids(columns.event_ids)
+    yield _encode_names("stream_names", columns.stream_names)
+    yield _encode_names("type_names", columns.type_names)
 
 
 def _encode_ids(ids: IdColumn) -> ColumnRow:

@@ -292,12 +292,10 @@ class ImportWriter:
                 columns.c.source_id == self.source_id, columns.c.generation == self.generation
             )
             conn.execute(delete(columns).where(where_columns))
-            executemany(
-                conn,
-                "columns",
-                COLUMN_FIELDS,
-                [(self.source_id, self.generation, *row) for row in encode_columns(merged)],
-            )
+            for row in encode_columns(merged):  # one at a time: each blob is copied to store it
+                executemany(
+                    conn, "columns", COLUMN_FIELDS, [(self.source_id, self.generation, *row)]
+                )
             if offsets is not None and offsets.shape[0] == len(merged):
                 row = encode_offsets(offsets)
                 executemany(

@@ -34,7 +34,7 @@ from models.event import Event, EventKey
 from models.gc_pause import cycle_gc_paused
 from models.log import EventLog, Int32Array, Int64Array, Payload, PayloadLog
 from models.memory import release_free_memory
-from models.packed import Overlay, PackedStates
+from models.packed import Overlay, PackedStates, dump_state
 from replay_engine.branches import Derivation
 from replay_engine.compare import Timeline, candidates
 from replay_engine.diff import Change, diff, equal
@@ -166,6 +166,8 @@ class KeyedReplayer:
         self._snaps_tried: set[tuple[bytes, int]] = set()
         self._source_end: Mapping[str, Any] | None = None
         self.end_loader: Callable[[], Mapping[str, Any] | None] | None = None
+        self._spilled: PackedStates | None = None
+        """The end state a spilling full fold packed (taken by :meth:`source_end`)."""
         self.snapshots_loader: Callable[[], Mapping[str, list[Any]] | None] | None = None
         """Persisted long-key snapshots (see :meth:`seed_source_snapshots`), loaded when a
         seek first looks for snapshots."""
@@ -529,9 +531,10 @@ class KeyedReplayer:
                 states.clear()
                 self._fold_source(iter(self.log.iter_events()), states, failed, total)
         end: Mapping[str, Any] = states
+        spilled, self._spilled = self._spilled, None
         if not failed and type(self.projection).__dict__.get("json_states", False):
             # kept packed, decoded per key when read, as a reopened log's end state is
-            end = PackedStates.consume(states) or states
+            end = spilled if spilled is not None else PackedStates.consume(states) or states
             self._compact_snapshots()
         self._source_end = end
         self._source_failures = failed
@@ -627,19 +630,27 @@ class KeyedReplayer:
         points, point_codes = self._snapshot_points()
         names = self.table.names
         snaps: dict[int, list[Any]] = {}
+        spill = self._spill_for(states)
         done = 0
         try:
             for at, code in zip(points.tolist(), point_codes.tolist(), strict=True):
                 while done < at + 1:
+                    if spill is not None:
+                        spill(done)
                     step = min(CHUNK, at + 1 - done)
                     fold(states, islice(payloads, step))
                     done += step
                     self.tick(done, total)
                 snaps.setdefault(code, []).append(_copy_json(states[names[code]]))
             while done < total:
+                if spill is not None:
+                    spill(done)
                 fold(states, islice(payloads, CHUNK))
                 done = min(done + CHUNK, total)
                 self.tick(done, total)
+            if spill is not None:
+                spill(total)
+                self._spilled = spill.packed()
         except Cancelled:
             raise
         except Exception:
@@ -647,6 +658,15 @@ class KeyedReplayer:
         for code, found in snaps.items():
             self._snaps[(SOURCE, code)] = found
         return True
+
+    def _spill_for(self, states: dict[str, Any]) -> _Spill | None:
+        """A spill for a full fold of JSON states keyed by stream (see :class:`_Spill`)."""
+        if not (
+            type(self.projection).__dict__.get("json_states", False)
+            and is_keyed_by_stream(self.projection)
+        ):
+            return None
+        return _Spill(states, self.table.names, self.source_grouping)
 
     def _compact_snapshots(self) -> None:
         """Re-create the long keys' snapshots (JSON states) after a full fold. Taken during
@@ -880,6 +900,65 @@ class KeyedReplayer:
         for i in np.flatnonzero(np.isin(keys, list(idx.override_codes))).tolist():
             codes[i] = idx.override_codes[int(keys[i])]
         return set(np.unique(codes).tolist())
+
+
+_SPILL_PART: Final = 4 << 20
+"""Bytes of packed states per part of a spill."""
+
+
+class _Spill:
+    """Packs the states of keys whose last event a full fold has passed, as it goes, so that
+    a million events' fold holds the states of the keys still in progress, not of all
+    150,000 (most streams of a log live for a short while).
+
+    Call with the number of events folded so far; :meth:`packed` at the end lays the states
+    out in the order of the keys' first events (a key's code order)."""
+
+    def __init__(self, states: dict[str, Any], names: list[str], grouping: Grouping) -> None:
+        self._states = states
+        self._names = names
+        n_codes = grouping.n_codes
+        present = grouping.starts[1:] > grouping.starts[:-1]
+        last = np.full(n_codes, -1, np.int64)
+        last[present] = grouping.order[grouping.starts[1:][present] - 1]
+        self._codes = np.flatnonzero(present)  # in code order: first appearance
+        self._by_last = self._codes[np.argsort(last[self._codes], kind="stable")]
+        self._last_sorted = last[self._by_last]
+        self._next = 0
+        self._parts: list[bytearray | None] = [bytearray()]
+        self._part_of = np.zeros(n_codes, np.int64)
+        self._starts = np.zeros(n_codes, np.int64)
+        self._ends = np.zeros(n_codes, np.int64)
+
+    def __call__(self, done: int) -> None:
+        stop = int(np.searchsorted(self._last_sorted, done, side="left"))  # last < done
+        if stop <= self._next:
+            return
+        states, names, parts = self._states, self._names, self._parts
+        data = parts[-1]
+        assert data is not None
+        for code in self._by_last[self._next : stop].tolist():
+            if len(data) >= _SPILL_PART:
+                data = bytearray()
+                parts.append(data)
+            self._part_of[code] = len(parts) - 1
+            self._starts[code] = len(data)
+            data += dump_state(states.pop(names[code]))
+            self._ends[code] = len(data)
+        self._next = stop
+
+    def packed(self) -> PackedStates:
+        """The states in key order; the parts they were written to are dropped as they are
+        copied (keys that start early mostly finish early: their parts go first)."""
+        codes = self._codes
+        names = self._names
+        return PackedStates.gather(
+            [names[c] for c in codes.tolist()],
+            self._parts,
+            self._part_of[codes],
+            self._starts[codes],
+            self._ends[codes],
+        )
 
 
 class EndState(Mapping[str, Any]):
