@@ -246,9 +246,10 @@ def _scan(
                 helper.wait(0.05)
                 _report(progress, done + helper.done, total)
             if helper.error is not None or helper.result is None:  # do its part here
+                reported = helper.done  # progress never goes back
                 for more, documents in log.scan_documents(rest, patterns, lean=checks.lean):
                     found.extend(matching_positions(documents, checks))
-                    _report(progress, done + more, total)
+                    _report(progress, done + max(more, reported), total)
             else:
                 found.extend(np.frombuffer(helper.result, np.int64).tolist())
     finally:
@@ -321,6 +322,9 @@ def _start_helper(
 
 
 _PAYLOAD = frozenset({"data", "metadata"})
+_MADE_UP = re.compile(r"^(?:v?a?l?u?e?|n?u?l?l?)$")
+"""Text that can come from what the decoder adds, not from the record: "value" (the key a
+scalar metadata is wrapped in) and "null" (a missing payload), or a part of them."""
 _UNSAFE_TEXT = re.compile(r'[{}\[\]:,"\\]|^[0-9.eE+-]*$')
 
 
@@ -345,10 +349,12 @@ def _patterns(clauses: list[Clause], text: str | None) -> list[re.Pattern[bytes]
         if tokens and None not in tokens:
             alternatives = sorted({re.escape(orjson.dumps(t)) for t in tokens if t is not None})
             patterns.append(re.compile(b"|".join(alternatives)))
-    if text and not _UNSAFE_TEXT.search(text) and text.lower() not in "value":
+    lowered = text.lower() if text else ""
+    if lowered and not _UNSAFE_TEXT.search(text or "") and not _MADE_UP.search(lowered):
         # inside a string, the raw JSON spells the text as the query sees it (escapes aside,
-        # which the scan lets through); "value" may be the key metadata wraps a scalar in
-        patterns.append(re.compile(re.escape(text.encode()), re.IGNORECASE))
+        # which the scan lets through). The check lowercases the text as str and the JSON as
+        # bytes (ASCII only): the pattern is the lowercased text, ASCII case ignored.
+        patterns.append(re.compile(re.escape(lowered.encode()), re.IGNORECASE))
     return patterns
 
 

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,7 +111,7 @@ def sqlite_documents(
     start, stop = scan.span
     if start >= stop:
         return
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = _read_only(path)
     try:
         (first_no,) = db.execute(
             "SELECT MAX(chunk_no) FROM chunks WHERE source_id = ? AND generation = ?"
@@ -144,7 +145,7 @@ def sqlite_columns(path: str, source_id: int, generation: int) -> Columns:
     """The stored columns of a source in an SQLite workspace file, read with ``sqlite3``."""
     from models.workspace_columns import RECORD_OFFSETS, decode_columns
 
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = _read_only(path)
     try:
         rows = db.execute(
             "SELECT name, dtype, count, data FROM columns WHERE source_id = ? AND generation = ?"
@@ -154,6 +155,11 @@ def sqlite_columns(path: str, source_id: int, generation: int) -> Columns:
     finally:
         db.close()
     return decode_columns([(n, d, int(c), bytes(b)) for n, d, c, b in rows], path)
+
+
+def _read_only(path: str) -> sqlite3.Connection:
+    """The file, read-only (a URI with the path quoted: ``#``, ``?`` and ``%`` are common)."""
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
 
 
 def optional_ints(values: Int64Array) -> list[int | None]:

@@ -322,15 +322,16 @@ def _compile(node: _TreeNode) -> Evaluator:
                 a = left(value)
                 if type(a) is int or type(a) is float:
                     return order(a, limit)
+                if isinstance(a, str):
+                    raise TypeError("a string compared with a number")  # as the library
                 return order(a, limit) if _is_number(a) else None
 
             return against_number
 
         def compare(value: Any) -> Any:
-            a, b = left(value), right(value)
-            if not (_comparable(a) and _comparable(b)) or isinstance(a, str) != isinstance(b, str):
-                return None  # the library raises TypeError for a number against a string
-            return order(a, b)
+            return ordered(left(value), right(value))
+
+        ordered = _ordered(order)
 
         return compare
     if kind == "and_expression":
@@ -382,8 +383,10 @@ def _get_other(value: Any, name: str) -> Any:
 
 def _ordered(order: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
     def compare(a: Any, b: Any) -> Any:
-        if not (_comparable(a) and _comparable(b)) or isinstance(a, str) != isinstance(b, str):
-            return None  # the library raises TypeError for a number against a string
+        if not (_comparable(a) and _comparable(b)):
+            return None
+        if isinstance(a, str) != isinstance(b, str):
+            raise TypeError("a string compared with a number")  # as the library does
         return order(a, b)
 
     return compare

@@ -90,7 +90,10 @@ def _node(
             out = sub(child, out)  # each step's source takes the previous step's as input
         return out
     if kind == "literal":
-        return src.const(node["value"])
+        k = src.const(node["value"])
+        # (a literal after a path, as in ``abs(a).not_null(`1`)``: the path still runs, and
+        # may fail, as the library's does)
+        return k if x.isidentifier() else f"({x}, {k})[1]"
     if kind in ("current", "identity"):
         return x
     if kind == "index":
@@ -122,6 +125,8 @@ def _node(
     if kind == "function_expression" and all(c["type"] != "expref" for c in children):
         call = function(node["value"], len(children))
         if call is not None:
+            if not children:
+                return once(lambda _name: f"{src.const(call)}([])")
             if len(children) == 1:
                 return f"{src.const(call)}([{sub(children[0], x)}])"
             return once(

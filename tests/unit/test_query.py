@@ -81,6 +81,13 @@ EXPRESSIONS = [
     "length(keys(a)) > `1` || b.c == `null`",
     "a.b < b.c",
     "abs(a.b) >= `1`",
+    # a path before a literal or a function that ignores it still runs (and may fail)
+    "abs(a).not_null(`1`)",
+    "length(a).not_null(`1`)",
+    # a string ordered against a number is an error for the whole expression, not a null
+    "!(a < 'm')",
+    "!(a < `1`)",
+    "!(a >= b)",
 ]
 
 # for necessary(): expressions whose truth needs keys and strings

@@ -162,6 +162,58 @@ def test_escaped_json_is_searched_like_plain_json(tmp_path: Path) -> None:
         session.close()
 
 
+def test_free_text_is_found_as_the_check_sees_it(tmp_path: Path) -> None:
+    """The check lowercases the text as a string and the JSON as bytes; the decoder adds
+    "null" for a missing payload and "value" around a scalar metadata: the raw pre-filter
+    must let all of these through."""
+    log = tmp_path / "text.jsonl"
+    log.write_text(
+        "\n".join(
+            [
+                '{"id":"a","stream":"s","type":"T","data":{"name":"émile"},"metadata":{}}',
+                '{"id":"b","stream":"s","type":"T","metadata":{}}',
+                '{"id":"c","stream":"s","type":"T","data":{"unit":"k"},"metadata":"m"}',
+                '{"id":"d","stream":"s","type":"T","data":{"name":"ÉMILE"},"metadata":{}}',
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    session = open_session(log, workspace=tmp_path / "ws.sqlite")
+    try:
+        engine = session.engine
+        for text, rows in [
+            ("Émile", [0]),  # the check looks for "émile": the record spelled in capitals is not it
+            ("null", [1]),
+            ("ul", [1]),
+            ("\u212a", [2]),  # the Kelvin sign lowercases to "k"
+            ("alu", [2]),
+        ]:
+            got = matching_rows(engine, "main", Filter(text=text)).tolist()
+            assert got == brute(session, "main", Filter(text=text)) == rows, text
+    finally:
+        session.close()
+
+
+def test_a_helper_reads_a_workspace_whose_path_needs_quoting(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch
+) -> None:
+    import app.search as search
+
+    folder = tmp_path / "a#b?c%d"
+    folder.mkdir()
+    log = folder / "shop.jsonl"
+    generate(log, events=600, seed=3)
+    session = open_session(log, workspace=folder / "ws.sqlite")
+    try:
+        monkeypatch.setattr(search, "HELPER_MIN_EVENTS", 100)
+        f = Filter(where="metadata.service == 'payments'")
+        assert matching_rows(session.engine, "main", f).tolist() == brute(session, "main", f)
+        assert not (tmp_path / "a").exists()  # no stray database where the URI was cut
+    finally:
+        session.close()
+
+
 def test_progress_is_reported_and_cancel_stops(shop) -> None:  # type: ignore[no-untyped-def]
     from replay_engine.errors import Cancelled
 
@@ -234,8 +286,10 @@ def test_a_search_whose_helper_fails_checks_that_part_itself(shop, monkeypatch) 
     monkeypatch.setattr(search, "HELPER_MIN_EVENTS", 100)
     monkeypatch.setattr(SearchProcess, "ENTRY", "import sys; sys.exit(3)")
     f = Filter(where="metadata.service == 'payments' && data.currency == 'GBP'")
-    rows = matching_rows(shop[1].engine, "main", f)
+    calls: list[int] = []
+    rows = matching_rows(shop[1].engine, "main", f, lambda d, n: calls.append(d) or True)
     assert rows.tolist() == brute(shop[1], "main", f) and rows.size
+    assert calls == sorted(calls)  # progress never goes back
 
 
 def test_cancelling_a_search_stops_its_helper(shop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
