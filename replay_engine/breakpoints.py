@@ -304,8 +304,10 @@ def substate_or_missing(engine: Engine, branch: str, row: int, key: str) -> Any:
 
 
 def watch_scope(engine: Engine, branch: str, row: int, watch: Watch) -> str | None:
-    """The key a watch reads at ``row``: its own, or for ANY the key of the event there."""
-    if watch.scope != ANY:
+    """The key a watch reads at ``row``: its own, or for ANY — and for no scope (a watch made
+    under a projection that has no keys) — the key of the event there, as a run to the
+    watch's condition reads it."""
+    if watch.scope not in (None, ANY):
         return watch.scope
     if row < 0:
         return None

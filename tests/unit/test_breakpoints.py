@@ -230,6 +230,13 @@ def test_watch_value_and_series_match_the_fold() -> None:
     # ANY follows the key of the event at the row
     row = next(e.pos for e in events if e.stream == "acct-b")
     assert watch_value(engine, "main", row, Watch("balance", ANY)) == after[row]["acct-b"]
+    # so does a watch with no scope (made under a projection without keys): its value is
+    # what a run to its condition reads
+    assert watch_value(engine, "main", row, Watch("balance")) == after[row]["acct-b"]
+    edges = negative_edges(events)
+    hit = find_hit(engine, "main", -1, 1, [], [Watch("balance < 0", None, breaks=True)])
+    assert hit is not None and hit.row == edges[0]
+    assert watch_value(engine, "main", hit.row, Watch("balance < 0")) is True
 
 
 def test_which_events_touched_a_value() -> None:
