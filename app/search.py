@@ -30,11 +30,9 @@ from replay_engine.query import (
     Clause,
     Expression,
     compile_expression,
-    evaluate,
     is_false,
     necessary,
     reads_only,
-    truthy,
 )
 
 I64 = npt.NDArray[np.int64]
@@ -184,7 +182,8 @@ def matching_rows(engine: Any, branch: str, f: Filter, progress: ProgressFn | No
             raise Cancelled(f"search stopped after {done:,} of {total:,} events")
         if not plain[row] and not _fields_match(event, checks.types, checks.streams, f):
             continue
-        other_keep[i] = checks(document(event))
+        d = (i, event.event_id, event.stream, event.type, event.version, event.data, event.metadata)
+        other_keep[i] = bool(matching_positions([d], checks))
     keep[np.isin(rows, other_rows[other_keep])] = True
     if progress is not None and not progress(total, total):
         raise Cancelled("search stopped at its end")
@@ -200,13 +199,6 @@ class Checks:
         self.types, self.streams = _globs(f.types), _globs(f.streams)
         self.lean = expression is None or reads_only(expression, _PAYLOAD)
         """The query reads only ``data`` and ``metadata``: documents need nothing else."""
-
-    def __call__(self, doc: dict[str, Any]) -> bool:
-        if self.text is not None:
-            body = orjson.dumps([doc["data"], doc["metadata"]], option=orjson.OPT_NON_STR_KEYS)
-            if self.text not in body.lower():
-                return False
-        return self.expression is None or truthy(evaluate(self.expression, doc))
 
 
 HELPER_MIN_EVENTS = 200_000
@@ -264,8 +256,8 @@ def _report(progress: ProgressFn | None, done: int, total: int) -> None:
 
 
 def matching_positions(documents: list[Document], checks: Checks) -> list[int]:
-    """Positions of the documents that pass ``checks`` (the hot loop of a search: what
-    :meth:`Checks.__call__` does, inlined)."""
+    """Positions of the documents that pass ``checks`` (the hot loop of a search: the text
+    against the JSON of payload and metadata, then the query, as ``evaluate`` would)."""
     found = []
     text, lean = checks.text, checks.lean
     search = checks.expression.search if checks.expression is not None else None

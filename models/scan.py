@@ -77,30 +77,18 @@ class DocumentScan:
             return int(b), []
         cols, decode = self._cols, self._decode
         at = np.asarray(local, np.int64) + first
+        fields: list[list[Any]]
         if self._lean:
-            nothing = [None] * len(local)
-            return int(b), list(
-                zip(
-                    at.tolist(),
-                    nothing,
-                    nothing,
-                    nothing,
-                    nothing,
-                    *zip(*[decode(records[i]) for i in local], strict=True),
-                    strict=True,
-                )
-            )
-        return int(b), list(
-            zip(
-                at.tolist(),
+            fields = [[None] * len(local)] * 4
+        else:
+            fields = [
                 cols.event_ids[at].tolist(),
                 self._streams[cols.stream_codes[at]].tolist(),
                 self._types[cols.type_codes[at]].tolist(),
                 optional_ints(cols.versions[at]),
-                *zip(*[decode(records[i]) for i in local], strict=True),
-                strict=True,
-            )
-        )
+            ]
+        decoded = zip(*[decode(records[i]) for i in local], strict=True)
+        return int(b), list(zip(at.tolist(), *fields, *decoded, strict=True))
 
 
 def sqlite_documents(

@@ -273,14 +273,7 @@ def _compile(node: _TreeNode) -> Evaluator:
     children = node.get("children", [])
     if kind == "field":
         name = node["value"]
-
-        def get(value: Any) -> Any:
-            try:
-                return value.get(name)
-            except AttributeError:
-                return None
-
-        return get
+        return lambda value: _get_other(value, name)
     if kind == "subexpression":
         steps = [_compile(child) for child in children]
 
@@ -297,16 +290,7 @@ def _compile(node: _TreeNode) -> Evaluator:
         return lambda value: value
     if kind == "index":
         i = node["value"]
-
-        def index(value: Any) -> Any:
-            if not isinstance(value, list):
-                return None
-            try:
-                return value[i]
-            except IndexError:
-                return None
-
-        return index
+        return lambda value: _index_of(value, i)
     if kind == "comparator":
         left, right = _compile(children[0]), _compile(children[1])
         op = node["value"]
@@ -352,14 +336,7 @@ def _compile(node: _TreeNode) -> Evaluator:
         return either
     if kind == "not_expression":
         inner = _compile(children[0])
-
-        def negate(value: Any) -> bool:
-            original = inner(value)
-            if _is_number(original) and original == 0:
-                return False  # !0 is false: 0 is not falsy in JMESPath
-            return not original
-
-        return negate
+        return lambda value: _not(inner(value))
     if kind == "function_expression":
         call = _function(node["value"], len(children))
         if call is not None and all(child["type"] != "expref" for child in children):
@@ -375,6 +352,7 @@ _FUNCTIONS: Final = jmespath.functions.Functions()
 
 
 def _get_other(value: Any, name: str) -> Any:
+    """A member of an object; None for anything that has none (the library's field)."""
     try:
         return value.get(name)
     except AttributeError:

@@ -53,6 +53,11 @@ def brute(session, branch: str, f: Filter) -> list[int]:  # type: ignore[no-unty
     return out
 
 
+def _jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 FILTERS = [
     Filter(where="data.amount > `2000` && type == 'PaymentCharged'"),  # payloads only
     Filter(streams="sku-*, cust*", where="data.qty > `1`"),
@@ -132,18 +137,14 @@ def test_a_branch_that_drops_edits_inserts_and_moves_is_searched_as_shown(shop, 
 def test_escaped_json_is_searched_like_plain_json(tmp_path: Path) -> None:
     """The raw records are pre-filtered by the keys and strings a query names; a record that
     spells them with escapes must still be found."""
-    log = tmp_path / "escaped.jsonl"
-    log.write_text(
-        "\n".join(
-            [
-                '{"id":"a","stream":"s","type":"T","data":{"amount":5},"metadata":{"service":"payments"}}',
-                '{"id":"b","stream":"s","type":"T","data":{"\\u0061mount":6},"metadata":{"service":"pay\\u006dents"}}',
-                '{"id":"c","stream":"s","type":"T","data":{"total":7},"metadata":{"service":"orders"}}',
-                '{"id":"d","stream":"s","type":"T","data":{"amount":"8"},"metadata":"payments"}',
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
+    log = _jsonl(
+        tmp_path / "escaped.jsonl",
+        [
+            '{"id":"a","stream":"s","type":"T","data":{"amount":5},"metadata":{"service":"payments"}}',
+            '{"id":"b","stream":"s","type":"T","data":{"\\u0061mount":6},"metadata":{"service":"pay\\u006dents"}}',
+            '{"id":"c","stream":"s","type":"T","data":{"total":7},"metadata":{"service":"orders"}}',
+            '{"id":"d","stream":"s","type":"T","data":{"amount":"8"},"metadata":"payments"}',
+        ],
     )
     session = open_session(log, workspace=tmp_path / "ws.sqlite")
     try:
@@ -166,18 +167,14 @@ def test_free_text_is_found_as_the_check_sees_it(tmp_path: Path) -> None:
     """The check lowercases the text as a string and the JSON as bytes; the decoder adds
     "null" for a missing payload and "value" around a scalar metadata: the raw pre-filter
     must let all of these through."""
-    log = tmp_path / "text.jsonl"
-    log.write_text(
-        "\n".join(
-            [
-                '{"id":"a","stream":"s","type":"T","data":{"name":"émile"},"metadata":{}}',
-                '{"id":"b","stream":"s","type":"T","metadata":{}}',
-                '{"id":"c","stream":"s","type":"T","data":{"unit":"k"},"metadata":"m"}',
-                '{"id":"d","stream":"s","type":"T","data":{"name":"ÉMILE"},"metadata":{}}',
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
+    log = _jsonl(
+        tmp_path / "text.jsonl",
+        [
+            '{"id":"a","stream":"s","type":"T","data":{"name":"émile"},"metadata":{}}',
+            '{"id":"b","stream":"s","type":"T","metadata":{}}',
+            '{"id":"c","stream":"s","type":"T","data":{"unit":"k"},"metadata":"m"}',
+            '{"id":"d","stream":"s","type":"T","data":{"name":"ÉMILE"},"metadata":{}}',
+        ],
     )
     session = open_session(log, workspace=tmp_path / "ws.sqlite")
     try:
