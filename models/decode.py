@@ -8,6 +8,7 @@ added. A full replay decodes every event, so this is on the hottest path there i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,60 @@ import orjson
 
 from models.event import Event
 from models.mapping import GENERIC, FieldMapping, normalise_int
+from models.readers.numbers import I64_MIN, U64_MAX
+
+
+class LenientJson:
+    """stdlib ``json`` with hooks: accepts NaN/Infinity and keeps big integers exactly (the
+    importer's policy; converters reading JSON that orjson refuses use it too)."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def constant(self, name: str) -> None:
+        self.notes.append(f"{name} replaced by null (not valid JSON)")
+
+    def integer(self, text: str) -> int | str:
+        value = int(text)
+        if I64_MIN <= value <= U64_MAX:
+            return value
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        self.notes.append(
+            f"integer {shown} does not fit in 64 bits: kept exactly as a decimal string "
+            "(a float would lose digits)"
+        )
+        return text
+
+    def floating(self, text: str) -> float | None:
+        value = float(text)
+        if value in (float("inf"), float("-inf")):
+            self.notes.append(f"number {text[:40]} is out of range: replaced by null")
+            return None
+        return value
+
+    def loads(self, raw: bytes) -> Any:
+        return json.loads(
+            raw.decode("utf-8"),
+            parse_constant=self.constant,
+            parse_int=self.integer,
+            parse_float=self.floating,
+        )
+
+
+def loads_stored(raw: bytes) -> Any:
+    """A stored record, parsed.
+
+    The import vouches for stored records being JSON objects orjson reads, with one
+    exception: it parses only the members it needs (:mod:`models.lean`), and a number beyond
+    the double range (``1e400``) in another member is valid JSON that orjson refuses. Such a
+    number reads as ``null``, as the import's careful path makes it (try blocks cost nothing
+    until they catch, so the hot loops below inline this).
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return LenientJson().loads(raw)
+
 
 Decoder = Callable[[bytes, int, str, str, str, "int | None", "int | None", "int | None"], Event]
 """``decode(raw, pos, event_id, stream, type, version, recorded_us, processed_us)``; the
@@ -50,7 +105,10 @@ def make_decoder(mapping: FieldMapping) -> Decoder:
         recorded_us: int | None,
         processed_us: int | None,
     ) -> Event:
-        obj = loads(raw)
+        try:
+            obj = loads(raw)
+        except orjson.JSONDecodeError:
+            obj = loads_stored(raw)
         data, metadata = split(obj)
         schema_version = None
         if schema_get is not None:
@@ -130,8 +188,8 @@ def make_document_decoder(mapping: FieldMapping) -> Callable[[bytes], tuple[Any,
     """``(data, metadata)`` of a stored record, exactly as the full event has them (the column
     values are left out): what a query over the payload and metadata reads."""
     if mapping.preset == GENERIC:
-        split, loads = _splitter(mapping), orjson.loads
-        return lambda raw: split(loads(raw))
+        split = _splitter(mapping)
+        return lambda raw: split(loads_stored(raw))
     decode = _reference(mapping)
 
     def parts(raw: bytes) -> tuple[Any, Any]:
@@ -143,10 +201,18 @@ def make_document_decoder(mapping: FieldMapping) -> Callable[[bytes], tuple[Any,
 
 def make_data_decoder(mapping: FieldMapping) -> Callable[[bytes], Any]:
     """Only the payload of a stored record: what :meth:`WorkspaceLog.iter_payloads` yields."""
+    loads, error = orjson.loads, orjson.JSONDecodeError
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return loads(raw)
+        except error:
+            return loads_stored(raw)
+
     if mapping.preset != GENERIC:
         payload = mapping._cloudevents_payload
-        return lambda raw: payload(orjson.loads(raw))[0]
-    data_get, top, loads = mapping._getters["data"], mapping._top_keys, orjson.loads
+        return lambda raw: payload(parse(raw))[0]
+    data_get, top = mapping._getters["data"], mapping._top_keys
     if data_get is None:
-        return lambda raw: {k: v for k, v in loads(raw).items() if k not in top}
-    return lambda raw: data_get(loads(raw))
+        return lambda raw: {k: v for k, v in parse(raw).items() if k not in top}
+    return lambda raw: data_get(parse(raw))

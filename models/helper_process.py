@@ -6,6 +6,11 @@ the same way on its stdout: progress of some kind while it runs, then one ``resu
 ``error``. Anything more on its stdin (a stop request, or the end: the parent is gone) asks
 it to stop. Users: the two-process import (:mod:`models.import_worker`) and the search over
 payloads (:mod:`app.search_helper`).
+
+The helper never waits for its parent to read: messages are written by a thread of their own
+(:class:`_Sender`), and on Linux the pipe is widened to a megabyte. The parent reads when it
+finds time (the import's parent parses too, and polls once per block); a blocking write
+held the import's helper up for a third of its run.
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import queue
 import select
 import struct
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import IO, Any, ClassVar, Self
 
 _FRAME = struct.Struct("<Q")
 _READ_SIZE = 4 << 20
+_PIPE_BYTES = 1 << 20
+"""Capacity asked for the helper's message pipe (Linux: the default unprivileged maximum)."""
+_F_SETPIPE_SZ = 1031
 
 Send = Callable[[str, object], None]
 StopRequested = Callable[[], bool]
@@ -154,11 +164,39 @@ class HelperProcess:
         self._process.wait()
 
 
-def send(out: IO[bytes], kind: str, payload: object) -> None:
-    data = pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
-    out.write(_FRAME.pack(len(data)))
-    out.write(data)
-    out.flush()
+class _Sender:
+    """Writes the helper's messages on a thread of its own, in order: the job goes on while
+    the parent has not read the last ones yet."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            import fcntl
+
+            fcntl.fcntl(out.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write, name="rewind-helper-send", daemon=True)
+        self._thread.start()
+
+    def send(self, kind: str, payload: object) -> None:
+        data = pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
+        self._queue.put(_FRAME.pack(len(data)) + data)
+
+    def _write(self) -> None:
+        broken = False
+        while (message := self._queue.get()) is not None:
+            if broken:
+                continue  # (the parent is gone: nothing can be said any more)
+            try:
+                self._out.write(message)
+                self._out.flush()
+            except OSError:
+                broken = True
+
+    def close(self) -> None:
+        """Wait until everything sent is written."""
+        self._queue.put(None)
+        self._thread.join()
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
@@ -176,6 +214,7 @@ def serve(run: Callable[[Any, Send, StopRequested], object]) -> None:
     (or the error, which the parent reports or works around)."""
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the message stream
+    sender = _Sender(out)
     try:
         stdin = sys.stdin.buffer
         (size,) = _FRAME.unpack(_read_exactly(stdin, _FRAME.size))
@@ -187,8 +226,9 @@ def serve(run: Callable[[Any, Send, StopRequested], object]) -> None:
         def stop_requested() -> bool:
             return bool(poller.poll(0))
 
-        result = run(job, lambda kind, payload: send(out, kind, payload), stop_requested)
-        send(out, "result", result)
+        result = run(job, sender.send, stop_requested)
+        sender.send("result", result)
     except BaseException as error:
-        with contextlib.suppress(OSError):
-            send(out, "error", f"{error!r}\n{traceback.format_exc()}")
+        sender.send("error", f"{error!r}\n{traceback.format_exc()}")
+    finally:
+        sender.close()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
+import numpy.typing as npt
 
 from models.import_worker import PartJob, PartProcess, PartResult, SpanBatch
 from models.importer import (
@@ -28,6 +29,7 @@ from models.importer import (
     _Run,
     _Spans,
     _strip_bom,
+    record_starts,
 )
 from models.log import IdColumn
 from models.mapping import FieldMapping
@@ -116,11 +118,14 @@ class _ByteStream:
                 return end
 
 
-def _emit(sink: RecordSink, first_pos: int, count: int, data: bytes) -> None:
-    """One chunk given as its stored bytes (records joined by newlines)."""
+def _emit(
+    sink: RecordSink, first_pos: int, count: int, data: bytes, starts: npt.NDArray[np.uint32]
+) -> None:
+    """One chunk given as its stored bytes (records joined by newlines) and where each
+    record starts in them."""
     joined = getattr(sink, "add_joined", None)
     if joined is not None:
-        joined(first_pos, count, data)
+        joined(first_pos, count, data, starts)
     else:
         sink.add_chunk(first_pos, data.split(b"\n"))
 
@@ -172,11 +177,19 @@ def import_in_two(
                 return True
         if helper is not None:
             used = stopping = False
+            run.seal_ids()
+            crossing: set[str] | None = set()
             while True:
                 if helper.error is None:
                     while helper.spans:
-                        _feed_spans(run, stream, helper.spans.popleft())
+                        spans = helper.spans.popleft()
+                        _feed_spans(run, stream, spans)
                         used = True
+                        if spans.ids is None:
+                            crossing = None
+                        elif crossing is not None and spans.ids:
+                            text = spans.ids.decode("utf-8", "surrogatepass")
+                            crossing.update(run.seen_ids.intersection(text.split("\n")))
                 if helper.finished:
                     break
                 if not stopping and not report(split + helper.done):
@@ -193,7 +206,7 @@ def import_in_two(
                     problem = part.strict_error
                     problem = replace(problem, line=problem.line + run.end_line - 1)
                     raise InputError(f"{problem.location()}: {problem.reason}", [problem])
-                _absorb(run, part, stream, split)
+                _absorb(run, part, stream, split, crossing)
                 if part.cancelled:
                     return True
                 report(source.size)
@@ -215,10 +228,13 @@ def import_in_two(
             helper.stop()
 
 
-def _absorb(run: _Run, part: PartResult, stream: _ByteStream, split: int) -> None:
+def _absorb(
+    run: _Run, part: PartResult, stream: _ByteStream, split: int, crossing: set[str] | None
+) -> None:
     """Continue ``run`` with the helper's part (whose chunks were handed over already):
     problems and findings worded with absolute lines and positions, columns re-coded,
-    duplicates across the cut found, and the bytes checked to be the ones it parsed."""
+    duplicates across the cut found, and the bytes checked to be the ones it parsed.
+    ``crossing``: the ids of the part seen before it, when the span batches told them."""
     line_shift = run.end_line - 1
     pos_shift = run.pos
     # The part's ids stay one buffer (IdColumn): as half a million strings they would cost
@@ -232,7 +248,8 @@ def _absorb(run: _Run, part: PartResult, stream: _ByteStream, split: int) -> Non
                 "many ids; import the file again"
             )
         part_ids = found
-    crossing = run.seen_ids.intersection(part_ids)
+    if crossing is None:
+        crossing = run.seen_ids.intersection(part_ids)
     problems: list[Problem] = []
     for problem in part.problems:
         if problem.reason.startswith(_FINDING_MARK):
@@ -263,7 +280,7 @@ def _absorb(run: _Run, part: PartResult, stream: _ByteStream, split: int) -> Non
         for i, event_id in enumerate(run.previous_ids or ()):
             if event_id in crossing:
                 earliest.setdefault(event_id, i)
-        for i, event_id in enumerate(run.ids):
+        for i, event_id in enumerate(run.head_ids if run.head_ids is not None else run.ids):
             if event_id in crossing:
                 earliest.setdefault(event_id, run.start_pos + i)
         for k, event_id in enumerate(part_ids):
@@ -293,35 +310,39 @@ def _feed_spans(run: _Run, stream: _ByteStream, spans: SpanBatch) -> None:
     offsets, lengths, changed = spans.offsets, spans.lengths, spans.changed
     n = len(offsets)
     ends = offsets + lengths
+    gaps = np.flatnonzero(offsets[1:] != ends[:-1] + 1) + 1
+    """Records that do not start just after the previous one's newline."""
     changed_at = np.array(sorted(changed), np.int64) - spans.first
+
+    def cut(k: int, stop: int) -> tuple[bytes, npt.NDArray[np.uint32]]:
+        """Records ``[k, stop)`` joined by newlines, and where each starts."""
+        if np.searchsorted(gaps, k, "right") == np.searchsorted(gaps, stop - 1, "right") and (
+            np.searchsorted(changed_at, k) == np.searchsorted(changed_at, stop)
+        ):
+            lo = int(offsets[k])
+            return stream.get(lo, int(ends[stop - 1])), (offsets[k:stop] - lo).astype(np.uint32)
+        records = [
+            changed.get(spans.first + i) or stream.get(int(offsets[i]), int(ends[i]))
+            for i in range(k, stop)
+        ]
+        return b"\n".join(records), record_starts(records)
+
     k = 0
     while k < n:
         room = CHUNK_SIZE - run.pending_pos % CHUNK_SIZE - len(run.pending)
         if n - k < room:
-            run.pending.extend(
-                changed.get(spans.first + i) or stream.get(int(offsets[i]), int(ends[i]))
-                for i in range(k, n)
-            )
+            run.pending.extend(cut(k, n)[0].split(b"\n"))
             return
         stop = k + room
-        lo, hi = int(offsets[k]), int(ends[stop - 1])
-        if (offsets[k + 1 : stop] != ends[k : stop - 1] + 1).any() or np.searchsorted(
-            changed_at, k
-        ) != np.searchsorted(changed_at, stop):
-            data = b"\n".join(
-                [
-                    changed.get(spans.first + i) or stream.get(int(offsets[i]), int(ends[i]))
-                    for i in range(k, stop)
-                ]
-            )
-        else:
-            data = stream.get(lo, hi)
+        data, starts = cut(k, stop)
         count = room
         if run.pending:
-            data = b"\n".join([*run.pending, data])
+            head = b"\n".join(run.pending)
+            starts = np.concatenate([record_starts(run.pending), starts + (len(head) + 1)])
+            data = b"\n".join([head, data])
             count += len(run.pending)
             run.pending = []
-        _emit(run.sink, run.pending_pos, count, data)
+        _emit(run.sink, run.pending_pos, count, data, starts)
         run.pending_pos += count
         k = stop
 
@@ -374,6 +395,17 @@ def run_part(
         strict_error = None
         cancelled = False
         sent_at = job.split
+        sent_ids = 0
+
+        def take_spans() -> SpanBatch:
+            nonlocal sent_ids
+            batch = spans.take()
+            text = "\n".join(run.ids[sent_ids:])
+            if text.count("\n") == len(run.ids) - sent_ids - 1 or not text:
+                batch.ids = text.encode("utf-8", "surrogatepass")
+            sent_ids = len(run.ids)
+            return batch
+
         try:
             for batch in line_batches(
                 blocks(), offset=job.split, line=1, max_record_bytes=job.max_record_bytes
@@ -384,13 +416,13 @@ def run_part(
                     break
                 if batch.end_offset - sent_at >= SPAN_MESSAGE_BLOCKS * job.block_size:
                     sent_at = batch.end_offset
-                    send("spans", (spans.take(), batch.end_offset - job.split))
+                    send("spans", (take_spans(), batch.end_offset - job.split))
         except InputError as error:
             if not error.problems:
                 raise
             strict_error = error.problems[0]
         if strict_error is None:
-            send("spans", (spans.take(), read_to - job.split))
+            send("spans", (take_spans(), read_to - job.split))
         if run.far and strict_error is None and not cancelled:
             with Source(job.path, block_size=job.block_size) as again:
                 again.size = source.size

@@ -91,6 +91,9 @@ class SpanBatch:
     """Length of each record as stored."""
     changed: dict[int, bytes]
     """Stored forms that are not the file's bytes at (offset, length), by record index."""
+    ids: bytes | None = None
+    """The event ids of these records joined by newlines (UTF-8), so that the parent finds
+    ids it has seen too while the helper runs; ``None`` when an id holds a newline."""
 
 
 class PartProcess(HelperProcess):

@@ -1,7 +1,8 @@
 """The bulk import loop: a log file in, per-event columns and stored raw records out.
 
-:func:`run_import` streams the file (see :mod:`models.readers`), parses each record with
-orjson, maps it (:class:`~models.mapping.FieldMapping`) and builds the
+:func:`run_import` streams the file (see :mod:`models.readers`), reads the members of each
+record the mapping (:class:`~models.mapping.FieldMapping`) points the column fields at (a
+msgspec decoder that skips the rest, :mod:`models.lean`) and builds the
 :class:`~models.log.Columns` the table and the timeline need. The raw records go to a
 :class:`RecordSink` (the workspace) in chunks, each record one line of compact JSON; the read
 path later turns one back into an :class:`~models.event.Event` with :func:`decode_record`.
@@ -52,7 +53,6 @@ it had to hash the old prefix anyway to know the log only grew.
 from __future__ import annotations
 
 import gc
-import json
 import operator
 import os
 from bisect import bisect_right
@@ -67,8 +67,10 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from models.decode import LenientJson, loads_stored
 from models.event import Event
 from models.import_worker import PartJob, SpanBatch
+from models.lean import ColumnDecoder, Refused
 from models.log import NA, Columns, IdColumn
 from models.mapping import (
     DERIVED_ID_PREFIX,
@@ -79,12 +81,12 @@ from models.mapping import (
     normalise_name,
     resolve_mapping,
 )
+from models.memory import bulk_allocation
 from models.problems import InputError, Problem, Severity
 from models.readers import Format, detect_container
 from models.readers.batch import Issue, RecordBatch, excerpt
 from models.readers.jsonarray import ArraySplitter
 from models.readers.jsonl import TRUNCATED, line_batches
-from models.readers.numbers import I64_MIN, U64_MAX
 from models.readers.source import BLOCK_SIZE, BOM, Source
 from models.timeparse import parse_timestamps
 
@@ -133,9 +135,10 @@ _INT64_MAX = 2**63 - 1
 class RecordSink(Protocol):
     """Where an import puts what it read (the workspace store, or a list in tests).
 
-    A sink may also have ``add_joined(first_pos, count, data)``: a chunk given as its
-    records joined by newlines (the two-process import cuts those straight from the file);
-    without it the importer splits such a chunk and calls :meth:`add_chunk`.
+    A sink may also have ``add_joined(first_pos, count, data, starts)``: a chunk given as its
+    records joined by newlines and where each starts in them (the two-process import cuts
+    those straight from the file); without it the importer splits such a chunk and calls
+    :meth:`add_chunk`.
     """
 
     def add_chunk(self, first_pos: int, records: list[bytes]) -> None:
@@ -180,7 +183,13 @@ class ImportResult:
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """The bulk loop creates millions of short-lived objects and a few long-lived ones:
-    collections would only rescan them. Restores the previous state, even on error."""
+    collections would only rescan them. Restores the previous state, even on error. Large
+    buffers come from the heap meanwhile (:func:`models.memory.bulk_allocation`)."""
+    with bulk_allocation():
+        yield from _cycles_paused()
+
+
+def _cycles_paused() -> Iterator[None]:
     was_enabled = gc.isenabled()
     froze = gc.get_freeze_count() == 0
     gc.disable()
@@ -196,43 +205,6 @@ def _gc_paused() -> Iterator[None]:
 
 
 # --- careful parsing -----------------------------------------------------------------------
-
-
-class LenientJson:
-    """stdlib ``json`` with hooks: accepts NaN/Infinity and keeps big integers exactly (the
-    importer's policy; converters reading JSON that orjson refuses use it too)."""
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def constant(self, name: str) -> None:
-        self.notes.append(f"{name} replaced by null (not valid JSON)")
-
-    def integer(self, text: str) -> int | str:
-        value = int(text)
-        if I64_MIN <= value <= U64_MAX:
-            return value
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        self.notes.append(
-            f"integer {shown} does not fit in 64 bits: kept exactly as a decimal string "
-            "(a float would lose digits)"
-        )
-        return text
-
-    def floating(self, text: str) -> float | None:
-        value = float(text)
-        if value in (float("inf"), float("-inf")):
-            self.notes.append(f"number {text[:40]} is out of range: replaced by null")
-            return None
-        return value
-
-    def loads(self, raw: bytes) -> Any:
-        return json.loads(
-            raw.decode("utf-8"),
-            parse_constant=self.constant,
-            parse_int=self.integer,
-            parse_float=self.floating,
-        )
 
 
 def _kind(value: Any) -> str:
@@ -377,6 +349,33 @@ class _Spans:
         return batch
 
 
+class _Codes(dict[Any, int]):
+    """Raw stream or type value -> dictionary code of its name: the steady state of a batch
+    is one C-level ``map`` of lookups; a value seen for the first time is normalised
+    (:func:`normalise_name`) and remembered by :meth:`__missing__`."""
+
+    def __init__(self, names: dict[str, int], default: str | None) -> None:
+        super().__init__()
+        self.names = names
+        """Name -> code, in order of first appearance."""
+        self.default = default
+        """The name of a missing value; ``None``: a missing value is :class:`_BadType`."""
+
+    def name_code(self, value: Any) -> int:
+        name = normalise_name(value, self.default)
+        if name is None:
+            raise _BadType
+        return self.names.setdefault(name, len(self.names))
+
+    def __missing__(self, value: Any) -> int:
+        code = self.name_code(value)
+        kind = type(value)
+        # True == 1 == 1.0 as dict keys: only text, ints and null are remembered.
+        if kind is str or kind is int or value is None:
+            self[value] = code
+        return code
+
+
 class _Run:
     """State of one import run."""
 
@@ -393,20 +392,26 @@ class _Run:
     ) -> None:
         self.file = file
         self.mapping = mapping
+        self.lean = ColumnDecoder(mapping)
         self.sink = sink
+        self.joined: Callable[[int, int, bytes, npt.NDArray[np.uint32]], None] | None = getattr(
+            sink, "add_joined", None
+        )
         self.strict = strict
         self.start_pos = start_pos
         self.pos = start_pos
         self.stream_codes: dict[str, int] = {}
         self.type_codes: dict[str, int] = {}
-        self.stream_raw: dict[Any, int] = {}
-        self.type_raw: dict[Any, int] = {}
+        self.stream_raw = _Codes(self.stream_codes, NO_STREAM)
+        self.type_raw = _Codes(self.type_codes, None)
         # Duplicate ids: a set answers "any duplicate in this batch?" in one C call; the id ->
         # first position index is only built once the first duplicate shows up.
         self.previous_ids = previous_ids
         self.previous_raw = previous_raw
         self.ids: list[str] = []
         self.tail_ids: IdColumn | None = None
+        self.head_ids: IdColumn | None = None
+        """``ids`` as a column, made ahead of time (:meth:`seal_ids`)."""
         """The ids of a part a helper process parsed (the end of the file), after ``ids``."""
         self.seen_ids: set[str] = set(previous_ids or ())
         self.first_pos: dict[str, int] | None = None
@@ -494,17 +499,21 @@ class _Run:
                     self.careful(batch, block, start, stop, big, problems)
                     continue
                 part = records if stop - start == n else records[start:stop]
-                try:
-                    objs = list(map(orjson.loads, part))
-                except orjson.JSONDecodeError:
-                    self.careful(batch, block, start, stop, big, problems)
-                    continue
-                fast = self.extract_fast(objs)
+                if batch.multiline:  # (records re-serialised: the objects are needed)
+                    try:
+                        objs = list(map(orjson.loads, part))
+                    except orjson.JSONDecodeError:
+                        self.careful(batch, block, start, stop, big, problems)
+                        continue
+                    fast = self.extract_fast(objs)
+                    raws = self.fast_raws(batch, part, objs)
+                else:
+                    fast = self.extract_lean(part)
+                    raws = [raw.rstrip(b"\r") for raw in part] if batch.has_cr else part
                 if fast is None:
                     self.careful(batch, block, start, stop, big, problems)
                     continue
                 self.records_read += stop - start
-                raws = self.fast_raws(batch, part, objs)
                 self.take(block, batch, range(start, stop), raws, fast[0], fast[1], problems)
             self.finish_block(block, batch, problems)
         if not batch.unterminated:  # (the end of an unterminated tail is set by careful())
@@ -523,25 +532,35 @@ class _Run:
             columns = mapping.extract_columns(objs)
         except (TypeError, AttributeError):  # a record that is not an object
             return None
+        return self.typed(columns)
+
+    def extract_lean(self, records: list[bytes]) -> tuple[list[list[Any] | None], list[int]] | None:
+        """:meth:`extract_fast` reading only the column members (:mod:`models.lean`)."""
+        try:
+            columns = self.lean.columns(records)
+        except Refused:
+            return None
+        return self.typed(columns)
+
+    def typed(
+        self, columns: list[list[Any] | None]
+    ) -> tuple[list[list[Any] | None], list[int]] | None:
         types = columns[2]
         if types is None:
             return None
         try:
-            codes = self.encode(types, self.type_raw, self.type_codes, None)
+            codes = self.encode(types, self.type_raw)
         except _BadType:
             return None
         return columns, codes
 
     def fast_raws(self, batch: RecordBatch, records: list[bytes], objs: list[Any]) -> list[bytes]:
-        if batch.multiline:
-            dumps = orjson.dumps
-            return [
-                dumps(obj) if (b"\n" in raw or b"\r" in raw) else raw
-                for raw, obj in zip(records, objs, strict=True)
-            ]
-        if batch.has_cr:
-            return [raw.rstrip(b"\r") for raw in records]
-        return records
+        """Stored forms of array elements (a record spanning lines is re-serialised)."""
+        dumps = orjson.dumps
+        return [
+            dumps(obj) if (b"\n" in raw or b"\r" in raw) else raw
+            for raw, obj in zip(records, objs, strict=True)
+        ]
 
     def careful(
         self,
@@ -611,7 +630,7 @@ class _Run:
                 problems.append(self.problem(line, offset, note, good_raws[k], Severity.WARNING))
         if good_objs:
             columns = self.mapping.extract_columns(good_objs)
-            types = self.encode(columns[2] or [], self.type_raw, self.type_codes, None)
+            types = self.encode(columns[2] or [], self.type_raw)
             self.take(block, batch, good, good_raws, columns, types, problems)
 
     def check_type(self, obj: dict[str, Any]) -> str | None:
@@ -631,66 +650,14 @@ class _Run:
 
     # --- columns ------------------------------------------------------------------------
 
-    def encode(
-        self,
-        values: list[Any],
-        raw_codes: dict[Any, int],
-        codes: dict[str, int],
-        default: str | None,
-    ) -> list[int]:
-        """Dictionary codes for stream or type values, in order of first appearance.
-
-        ``raw_codes`` remembers the code of every raw value seen (so the steady state is one
-        C-level ``map``); values are normalised (:func:`normalise_name`) only when new.
-        Raises :class:`_BadType` for a value that cannot be a name (``default`` None).
-        """
+    def encode(self, values: list[Any], raw_codes: _Codes) -> list[int]:
+        """Dictionary codes for stream or type values, in order of first appearance (see
+        :class:`_Codes`). Raises :class:`_BadType` for a value that cannot be a name (when
+        the column has no default)."""
         try:
-            return list(map(raw_codes.__getitem__, values))  # the steady state: all known
-        except KeyError:
-            pass
-        except TypeError:  # unhashable values (objects as names): one at a time
-            return self.encode_each(values, codes, default)
-        fresh = [v for v in dict.fromkeys(values) if v not in raw_codes]  # first-seen order
-        if "" not in fresh and set(map(type, fresh)) == {str}:
-            # Text names are their own normal form: new codes in C-level bulk operations.
-            brand_new = [name for name in fresh if name not in codes]
-            first_code = len(codes)
-            codes.update(
-                zip(brand_new, range(first_code, first_code + len(brand_new)), strict=True)
-            )
-            raw_codes.update(zip(fresh, map(codes.__getitem__, fresh), strict=True))
             return list(map(raw_codes.__getitem__, values))
-        out = list(map(raw_codes.get, values))
-        i = out.index(None)
-        try:
-            while True:
-                value = values[i]
-                code = raw_codes.get(value)
-                if code is None:
-                    name = normalise_name(value, default)
-                    if name is None:
-                        raise _BadType
-                    code = codes.setdefault(name, len(codes))
-                    kind = type(value)
-                    # True == 1 == 1.0 as dict keys: only text, ints and null are remembered.
-                    if kind is str or kind is int or value is None:
-                        raw_codes[value] = code
-                out[i] = code
-                i = out.index(None, i + 1)
-        except ValueError:  # no None left
-            pass
-        return out  # type: ignore[return-value]
-
-    def encode_each(
-        self, values: list[Any], codes: dict[str, int], default: str | None
-    ) -> list[int]:
-        result = []
-        for value in values:
-            name = normalise_name(value, default)
-            if name is None:
-                raise _BadType
-            result.append(codes.setdefault(name, len(codes)))
-        return result
+        except TypeError:  # unhashable values (objects as names): one at a time
+            return [raw_codes.name_code(value) for value in values]
 
     def take(
         self,
@@ -724,7 +691,7 @@ class _Run:
             code = self.stream_codes.setdefault(NO_STREAM, len(self.stream_codes))
             block.streams = _joined(block.streams, [code] * n)
         else:
-            codes = self.encode(streams, self.stream_raw, self.stream_codes, NO_STREAM)
+            codes = self.encode(streams, self.stream_raw)
             block.streams = _joined(block.streams, codes)
         block.types = _joined(block.types, types)
         block.versions = _joined(block.versions, versions or [])
@@ -1013,11 +980,20 @@ class _Run:
             if len(pending) - start < room and not final:
                 break
             take = min(room, len(pending) - start)
-            self.sink.add_chunk(pos, pending[start : start + take])
+            records = pending[start : start + take]
+            if self.joined is None:
+                self.sink.add_chunk(pos, records)
+            else:  # (lines never hold a newline: the sink need not look for them)
+                self.joined(pos, take, b"\n".join(records), record_starts(records))
             start += take
             pos += take
         self.pending = pending[start:] if start else pending
         self.pending_pos = pos
+
+    def seal_ids(self) -> None:
+        """Make the id column of what was read so far now, while another process is still
+        parsing (:meth:`take_columns` uses it if no id was added since)."""
+        self.head_ids = IdColumn.of(self.ids)
 
     def take_columns(self) -> Columns:
         """The run's columns, once, at its end: what the run held to build them is dropped
@@ -1035,8 +1011,9 @@ class _Run:
 
         self.seen_ids = set()
         self.first_pos = None
-        ids = IdColumn.of(self.ids)
-        self.ids = []
+        head = self.head_ids
+        ids = head if head is not None and len(head) == len(self.ids) else IdColumn.of(self.ids)
+        self.ids, self.head_ids = [], None
         if self.tail_ids is not None:
             ids, self.tail_ids = ids.concat(self.tail_ids), None
         return Columns(
@@ -1049,6 +1026,14 @@ class _Run:
             stream_names=list(self.stream_codes),
             type_names=list(self.type_codes),
         )
+
+
+def record_starts(records: list[bytes]) -> npt.NDArray[np.uint32]:
+    """Where each record starts once they are joined by newlines (a sink's ``add_joined``)."""
+    starts = np.zeros(len(records), np.uint32)
+    sizes = np.fromiter(map(len, records), np.uint32, len(records))
+    np.cumsum(sizes[:-1] + 1, out=starts[1:])
+    return starts
 
 
 def _parse(raw: bytes, suspect: bool) -> tuple[Any, list[str], str | UnicodeDecodeError | None]:
@@ -1428,13 +1413,12 @@ def decode_record(
 ) -> Event:
     """The full event from a stored raw record and its column values.
 
-    Raw records are what the import handed to the sink (valid, compact JSON objects), so
-    this is one ``orjson.loads`` plus a few dict lookups. ``NA`` column values count as
-    missing.
+    Raw records are what the import handed to the sink (compact JSON objects), so this is
+    one ``orjson.loads`` (see :func:`models.decode.loads_stored`) plus a few dict lookups.
+    ``NA`` column values count as missing.
     """
-    obj = orjson.loads(raw)
     return mapping.to_event(
-        obj,
+        loads_stored(raw),
         key=key,
         pos=pos,
         event_id=event_id,

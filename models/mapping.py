@@ -243,6 +243,7 @@ class FieldMapping:
     _getters: dict[str, Getter | None] = field(init=False, repr=False)
     _top_keys: frozenset[str] = field(init=False, repr=False)
     _column_keys: tuple[str | None, ...] = field(init=False, repr=False)
+    _alternatives: dict[str, tuple[tuple[str, ...], ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         unknown = set(self.paths) - set(CANONICAL_FIELDS)
@@ -261,9 +262,11 @@ class FieldMapping:
         getters: dict[str, Getter | None] = {}
         top: set[str] = set()
         column_keys: list[str | None] = []
+        parsed: dict[str, tuple[tuple[str, ...], ...]] = {}
         for name in CANONICAL_FIELDS:
             alternatives, getter = _compile(full[name])
             getters[name] = getter
+            parsed[name] = alternatives
             top.update(parts[0] for parts in alternatives)
             if name in COLUMN_FIELDS:
                 simple = len(alternatives) == 1 and len(alternatives[0]) == 1
@@ -273,6 +276,7 @@ class FieldMapping:
         object.__setattr__(self, "_getters", getters)
         object.__setattr__(self, "_top_keys", frozenset(top))
         object.__setattr__(self, "_column_keys", tuple(column_keys))
+        object.__setattr__(self, "_alternatives", parsed)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FieldMapping):
@@ -420,6 +424,11 @@ class FieldMapping:
                 getter = self._getters[name]
                 columns.append(None if getter is None else list(map(getter, objs)))
         return columns
+
+    def alternatives(self, name: str) -> tuple[tuple[str, ...], ...]:
+        """The parsed path of a field: its ``|`` alternatives, each a tuple of member names
+        (empty when the field is unmapped)."""
+        return self._alternatives[name]
 
     @property
     def checks_objects(self) -> bool:

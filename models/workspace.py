@@ -56,6 +56,7 @@ from models.workspace_columns import (
     merge_columns,
 )
 from models.workspace_db import (
+    BULK_OPTION,
     WRITE_OPTION,
     app_version,
     create_workspace_engine,
@@ -129,6 +130,7 @@ class Workspace:
     def __init__(self, engine: Engine, url: URL, location: str) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._bulk_writer = engine.execution_options(**{WRITE_OPTION: True, BULK_OPTION: True})
         self.url = url
         self.location = location
         """The file path, or the URL without its password: for messages."""
@@ -202,10 +204,15 @@ class Workspace:
         self.close()
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction (SQLite: BEGIN IMMEDIATE), committed on leaving."""
+    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE), committed on leaving.
+
+        ``bulk``: rows nothing reads until a later (ordinary) transaction makes them part of
+        the workspace; SQLite then commits without syncing (see :mod:`models.workspace_db`).
+        """
         self._check_open()
-        with translated_errors(self.location), self._writer.begin() as conn:
+        writer = self._bulk_writer if bulk else self._writer
+        with translated_errors(self.location), writer.begin() as conn:
             yield conn
 
     @contextmanager

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 WRITE_OPTION = "rewind_write"
+BULK_OPTION = "rewind_bulk"
+"""A write transaction whose commit need not be synced on its own (see the module notes)."""
 PAGE_SIZE = 16384
 """SQLite page size of new workspace files."""
 
@@ -68,7 +70,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    write = conn.get_execution_options().get(WRITE_OPTION, False)
+    options = conn.get_execution_options()
+    write = options.get(WRITE_OPTION, False)
+    if write:
+        bulk = bool(options.get(BULK_OPTION, False))
+        info = conn.connection.info  # (per driver connection: it outlives the checkout)
+        if info.get(BULK_OPTION, False) != bulk:
+            conn.exec_driver_sql(f"PRAGMA synchronous={'NORMAL' if bulk else 'FULL'}")
+            info[BULK_OPTION] = bulk
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 

@@ -120,29 +120,36 @@ class ImportWriter:
         return self._next_problem_seq - self._first_problem_seq
 
     def add_chunk(self, first_pos: int, records: list[bytes]) -> None:
-        """Records are raw single-line JSON; ``first_pos`` must continue where the last ended."""
+        """Records are raw single-line JSON (the importer's are: lines, or re-serialised);
+        ``first_pos`` must continue where the last ended."""
         self._check_open()
         if records:
             self.add_joined(first_pos, len(records), b"\n".join(records))
         elif first_pos != self._next_pos:
             self._check_next(first_pos)
 
-    def add_joined(self, first_pos: int, count: int, data: bytes) -> None:
+    def add_joined(
+        self, first_pos: int, count: int, data: bytes, starts: npt.NDArray[np.uint32] | None = None
+    ) -> None:
         """Like :meth:`add_chunk` with the records already joined by newlines (the importer
-        cuts chunks of consecutive lines straight from the file's bytes)."""
+        cuts chunks of consecutive lines straight from the file's bytes). ``starts``: where
+        each record starts in ``data``, when the caller knows (else newlines are looked for)."""
         self._check_open()
         self._check_next(first_pos)
         if count <= 0:
             return
-        newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == _NEWLINE)
-        if newlines.shape[0] != count - 1:
-            raise ValueError(
-                f"a record of the chunk at position {first_pos} contains a newline; "
-                "records must be single-line"
-            )
-        starts = np.empty(count, np.uint32)
-        starts[0] = 0
-        starts[1:] = newlines + 1
+        if starts is None:
+            newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == _NEWLINE)
+            if newlines.shape[0] != count - 1:
+                raise ValueError(
+                    f"a record of the chunk at position {first_pos} contains a newline; "
+                    "records must be single-line"
+                )
+            starts = np.empty(count, np.uint32)
+            starts[0] = 0
+            starts[1:] = newlines + 1
+        elif len(starts) != count:
+            raise ValueError(f"{len(starts)} record starts given for {count} records")
         self._offsets.append(starts)
         self._chunk_rows.append(
             (
@@ -220,7 +227,7 @@ class ImportWriter:
                 if rows is None:
                     return
                 if self._error is None and not self._discard:
-                    with self._ws.write() as conn:
+                    with self._ws.write(bulk=True) as conn:
                         rows.write(conn)
             except BaseException as error:
                 self._error = error

@@ -76,8 +76,8 @@ from models.converters.base import (
     ProgressFn,
     canonical_line,
 )
+from models.decode import LenientJson
 from models.event import datetime_to_us
-from models.importer import LenientJson
 from models.problems import InputError, Problem, Severity
 from models.readers.batch import excerpt
 
