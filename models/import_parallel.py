@@ -33,6 +33,7 @@ from models.importer import (
 )
 from models.log import IdColumn
 from models.mapping import FieldMapping
+from models.memory import bulk_allocation
 from models.problems import InputError, Problem
 from models.readers import Format
 from models.readers.jsonl import line_batches
@@ -366,7 +367,9 @@ def run_part(
         def add_problem(self, problem: Problem) -> None:
             collected.append(problem)
 
-    with Source(job.path, block_size=job.block_size) as source, _gc_paused():
+    # Its large buffers come from the heap (it is a process of its own: its memory is
+    # returned when it ends, and the parent's peak is not made of it).
+    with bulk_allocation(), Source(job.path, block_size=job.block_size) as source, _gc_paused():
         source.size = min(source.size, job.size)
         run = _Run(
             file=job.label,

@@ -12,7 +12,10 @@ Mapping every large buffer has a price where such buffers are made and dropped a
 rate: each one is zero-filled page by page on first touch. An import reads, splits and
 copies megabyte blocks by the hundred, which made 800,000 page faults and 2 s of system time
 for a million events. :func:`bulk_allocation` takes large buffers from the heap while such
-work runs (freed ones are reused, already touched) and trims the heap after it.
+work runs (freed ones are reused, already touched) and trims the heap after it. The heap keeps
+the holes such work leaves (malloc reuses a free block before it maps a new one, and what is
+allocated later lands in them and stays resident): run the work on a thread of its own, which
+glibc serves from an arena of its own (see ``models.importer._churning``).
 """
 
 from __future__ import annotations
@@ -61,15 +64,15 @@ def release_free_memory() -> bool:
 
 
 @contextmanager
-def bulk_allocation() -> Iterator[None]:
-    """Large buffers come from the heap (and are reused) inside; on leaving, the threshold is
-    :data:`MMAP_THRESHOLD` again and the free heap is returned to the system."""
+def bulk_allocation(threshold: int = BULK_MMAP_THRESHOLD) -> Iterator[None]:
+    """Buffers below ``threshold`` come from the heap (and are reused) inside; on leaving,
+    the threshold is :data:`MMAP_THRESHOLD` again and the free heap is returned."""
     libc = _libc()
     if libc is None:
         yield
         return
-    libc.mallopt(_M_TRIM_THRESHOLD, 2 * BULK_MMAP_THRESHOLD)
-    libc.mallopt(_M_MMAP_THRESHOLD, BULK_MMAP_THRESHOLD)
+    libc.mallopt(_M_TRIM_THRESHOLD, 2 * threshold)
+    libc.mallopt(_M_MMAP_THRESHOLD, threshold)
     try:
         yield
     finally:

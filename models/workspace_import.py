@@ -42,7 +42,10 @@ from models.workspace_schema import chunks, columns, problems, snapshots, source
 if TYPE_CHECKING:
     from models.workspace import Workspace
 
-FLUSH_BYTES = 16 << 20
+FLUSH_BYTES = 4 << 20
+"""Chunk bytes per write transaction. Small enough that the batches queued for the writer
+thread stay a small part of the import's peak memory; the commits cost no sync (see
+models.workspace_db, bulk writes)."""
 FLUSH_PROBLEMS = 10_000
 WRITE_QUEUE = 2
 """Batches waiting for the writer thread; the importer blocks when they are this many."""

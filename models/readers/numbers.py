@@ -37,17 +37,13 @@ class _Scratch:
     def __init__(self) -> None:
         self.size = 0
         self.words = np.empty(0, np.uint64)
-        self.more = np.empty(0, np.uint64)
         self.whole = np.empty(0, np.bool_)
-        self.half = np.empty(0, np.bool_)
 
     def ensure(self, words: int) -> None:
         if words > self.size:
             self.size = words
             self.words = np.empty(words, np.uint64)
-            self.more = np.empty(words, np.uint64)
             self.whole = np.empty(words, np.bool_)
-            self.half = np.empty(words, np.bool_)
 
 
 def _candidates(buf: bytes, scratch: _Scratch) -> npt.NDArray[np.intp]:
@@ -76,25 +72,29 @@ def _word_candidates(buf: bytes, scratch: _Scratch) -> npt.NDArray[np.intp]:
         return np.zeros(0, np.intp)
     scratch.ensure(count)
     w = np.frombuffer(buf, "<u8", count)  # little-endian: the low half is the first 4 bytes
-    bad = scratch.words[:count]  # per byte: zero when the byte is a digit
-    np.bitwise_and(w, _HIGH_NIBBLES, out=bad)
-    np.bitwise_xor(bad, _THREES, out=bad)
-    more = scratch.more[:count]
-    np.add(w, _SIXES, out=more)
-    np.bitwise_and(more, _HIGH_NIBBLES, out=more)
-    np.bitwise_xor(more, _THREES, out=more)
-    np.bitwise_or(bad, more, out=bad)
-    whole = scratch.whole[:count]
-    np.equal(bad, 0, out=whole)
-    if not whole[:-1].any():
+    # First a necessary condition, two passes over the block: every byte of the word is in
+    # 0x30-0x3F (digits, and ":;<=>?"). Few words pass (a time of day, "06:00:27", may);
+    # the exact test then runs on those alone.
+    high = scratch.words[:count]
+    np.bitwise_and(w, _HIGH_NIBBLES, out=high)
+    near = scratch.whole[:count]
+    np.equal(high, _THREES, out=near)
+    if not near[:-1].any():
         return np.zeros(0, np.intp)
-    np.bitwise_and(bad, _LOW_HALF, out=bad)  # the first 4 bytes of each word
-    half = scratch.half[:count]
-    np.equal(bad, 0, out=half)
-    hits = whole[:-1] & half[1:]
-    if not hits.any():
+    at = np.flatnonzero(near[:-1])
+    words = w[at]
+    more = words + _SIXES
+    more &= _HIGH_NIBBLES
+    digits = more == _THREES  # the whole word is digits
+    at = at[digits]
+    if not len(at):
         return np.zeros(0, np.intp)
-    found = np.flatnonzero(hits) * _WORD
+    nxt = w[at + 1]  # and the first 4 bytes of the next one
+    low_ok = ((nxt & _HIGH_NIBBLES) ^ _THREES) | (((nxt + _SIXES) & _HIGH_NIBBLES) ^ _THREES)
+    at = at[(low_ok & _LOW_HALF) == 0]
+    if not len(at):
+        return np.zeros(0, np.intp)
+    found = at * _WORD
     a = np.frombuffer(buf, np.uint8)
     window = found[:, None] + _WINDOW
     inside = (window >= 0) & (window < len(a))
