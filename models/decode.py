@@ -202,17 +202,18 @@ def make_document_decoder(mapping: FieldMapping) -> Callable[[bytes], tuple[Any,
 def make_data_decoder(mapping: FieldMapping) -> Callable[[bytes], Any]:
     """Only the payload of a stored record: what :meth:`WorkspaceLog.iter_payloads` yields."""
     loads, error = orjson.loads, orjson.JSONDecodeError
-
-    def parse(raw: bytes) -> Any:
-        try:
-            return loads(raw)
-        except error:
-            return loads_stored(raw)
-
     if mapping.preset != GENERIC:
         payload = mapping._cloudevents_payload
-        return lambda raw: payload(parse(raw))[0]
+        return lambda raw: payload(loads_stored(raw))[0]
     data_get, top = mapping._getters["data"], mapping._top_keys
     if data_get is None:
-        return lambda raw: {k: v for k, v in parse(raw).items() if k not in top}
-    return lambda raw: data_get(parse(raw))
+        return lambda raw: {k: v for k, v in loads_stored(raw).items() if k not in top}
+
+    def data(raw: bytes) -> Any:  # (a full replay calls this once per event)
+        try:
+            obj = loads(raw)
+        except error:
+            obj = loads_stored(raw)
+        return data_get(obj)
+
+    return data

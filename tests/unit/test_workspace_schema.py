@@ -31,6 +31,16 @@ TABLES = {"meta", "sources", "chunks", "columns", "problems", "branches", "edits
 
 
 def test_migrations_create_the_schema_of_the_code(tmp_path: Path) -> None:
+    # Alembic itself, from an empty database to head (what an older workspace goes through).
+    engine = create_engine(f"sqlite:///{tmp_path / 'migrated.sqlite'}")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert context.get_current_heads() == (head_revision(),)
+        assert compare_metadata(context, metadata) == []
+    engine.dispose()
+    # A new workspace is made at head without running them, and is the same.
     with Workspace.open(tmp_path / "ws.sqlite") as ws, ws.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) == TABLES | {"alembic_version"}
         context = MigrationContext.configure(conn, opts={"compare_type": True})
