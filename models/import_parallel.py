@@ -7,13 +7,13 @@ Why and how: see :mod:`models.import_worker` (the process and its messages).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
+from models.digest import bytes_check
 from models.import_worker import PartJob, PartProcess, PartResult, SpanBatch
 from models.importer import (
     _FINDING_MARK,
@@ -43,7 +43,7 @@ from models.readers.source import BOM, Source
 class _ByteStream:
     """The decompressed (plain) input as the importing process reads it, once, in order:
     the first part goes to the line splitter, the helper's part is read afterwards to hash it
-    and to cut the stored records from it, with a CRC-32 of its bytes to compare with the
+    and to cut the stored records from it, with a 64-bit hash of its bytes to compare with the
     helper's (both must have seen the same bytes)."""
 
     def __init__(self, blocks: Iterator[bytes], offset: int) -> None:
@@ -51,12 +51,12 @@ class _ByteStream:
         self.offset = offset
         """Absolute offset of ``buffer[0]`` (or of the next byte when it is empty)."""
         self.buffer = bytearray()
-        self.crc32 = 0
-        self._crc_to = offset
-        """The CRC covers ``[split, _crc_to)``."""
+        self.check = bytes_check()
+        self._checked_to = offset
+        """The check covers ``[split, _checked_to)``."""
 
     def until(self, stop: int) -> Iterator[bytes]:
-        """Blocks up to offset ``stop``; the CRC starts there."""
+        """Blocks up to offset ``stop``; the check starts there."""
         for data in self._blocks:
             take = stop - self.offset
             if len(data) > take:
@@ -67,7 +67,7 @@ class _ByteStream:
                 yield data
             if self.offset >= stop:
                 break
-        self._crc_to = self.offset
+        self._checked_to = self.offset
 
     def rest(self) -> Iterator[bytes]:
         """Everything after what was read (parsed here after all)."""
@@ -87,32 +87,32 @@ class _ByteStream:
         self.buffer += data
         return True
 
-    def _crc_through(self, end: int) -> None:
-        if end > self._crc_to:
-            view = memoryview(self.buffer)[self._crc_to - self.offset : end - self.offset]
-            self.crc32 = zlib.crc32(view, self.crc32)
+    def _check_through(self, end: int) -> None:
+        if end > self._checked_to:
+            view = memoryview(self.buffer)[self._checked_to - self.offset : end - self.offset]
+            self.check.update(view)
             view.release()
-            self._crc_to = end
+            self._checked_to = end
 
     def get(self, lo: int, hi: int) -> bytes:
         """Bytes ``[lo, hi)``; what lies before ``lo`` is dropped (reads only go forward)."""
         while self.offset + len(self.buffer) < hi and self._more():
             pass
         if lo > self.offset:
-            self._crc_through(lo)
+            self._check_through(lo)
             del self.buffer[: lo - self.offset]
             self.offset = lo
         return bytes(memoryview(self.buffer)[lo - self.offset : hi - self.offset])
 
     def drain(self, upto: int | None = None) -> int:
-        """Read (and so hash) the rest, with the CRC up to ``upto`` (``None``: the end of
-        the input); the offset the CRC reached."""
+        """Read (and so hash) the rest, with the check up to ``upto`` (``None``: the end of
+        the input); the offset the check reached."""
         while True:
             end = self.offset + len(self.buffer)
             if upto is not None and end >= upto:
-                self._crc_through(upto)
+                self._check_through(upto)
                 return upto
-            self._crc_through(end)
+            self._check_through(end)
             self.offset = end
             self.buffer = bytearray()
             if not self._more():
@@ -292,7 +292,7 @@ def _absorb(
                 )
     run.tail_ids = part_ids
     read_to = stream.drain(part.read_to if part.cancelled else None)
-    if read_to != part.read_to or stream.crc32 != part.crc32:
+    if read_to != part.read_to or stream.check.intdigest() != part.check:
         raise InputError(
             f"{run.file}: the file changed while it was being imported (bytes after offset "
             f"{split} differ between two reads); import it again"
@@ -385,13 +385,13 @@ def run_part(
         run.findings = findings
         run.end_offset = job.split
         run.end_line = 1
-        crc = 0
+        check = bytes_check()
         read_to = job.split
 
         def blocks() -> Iterator[bytes]:
-            nonlocal crc, read_to
+            nonlocal read_to
             for data in source.blocks(job.split):
-                crc = zlib.crc32(data, crc)
+                check.update(data)
                 read_to += len(data)
                 yield data
 
@@ -450,7 +450,7 @@ def run_part(
             offsets=np.concatenate(run.offset_tables) if run.offset_tables else empty,
             end_offset=run.end_offset,
             end_line=run.end_line,
-            crc32=crc,
+            check=check.intdigest(),
             read_to=read_to,
             strict_error=strict_error,
             cancelled=cancelled,

@@ -70,8 +70,8 @@ class PartResult:
     """Byte offset of each stored record."""
     end_offset: int
     end_line: int
-    crc32: int
-    """CRC-32 of the bytes it parsed, ``[split, read_to)``: the parent checks that it hashed
+    check: int
+    """XXH3-64 of the bytes it parsed, ``[split, read_to)``: the parent checks that it hashed
     and stored the same bytes."""
     read_to: int
     strict_error: Problem | None = None

@@ -44,9 +44,10 @@ Cancelling stops both; strict mode still stops at the first bad record in file o
 the helper cannot start (or fails before its records were used), the rest is parsed here.
 
 Resuming a grown log: pass ``start_offset=result.end_offset``, ``start_line=result.end_line``,
-``start_pos=result.start_pos + result.imported`` and the stored mapping and format. The sha1
-in the result covers raw bytes ``[0, file_size)`` only for an import from offset 0; for a
-resumed one it is ``None`` and the caller hashes (:func:`models.readers.source.file_sha1`) —
+``start_pos=result.start_pos + result.imported`` and the stored mapping and format. The digest
+in the result (``sha1``, the workspace column's name) covers raw bytes ``[0, file_size)`` only
+for an import from offset 0; for a resumed one it is ``None`` and the caller hashes
+(:func:`models.readers.source.file_digest`) —
 it had to hash the old prefix anyway to know the log only grew.
 """
 
@@ -176,7 +177,8 @@ class ImportResult:
     file_size: int
     """Raw size of the file when it was opened; nothing beyond it was read."""
     sha1: str | None
-    """Hex sha1 of raw bytes ``[0, file_size)``; ``None`` for a resumed or cancelled import."""
+    """Content digest (:mod:`models.digest`) of raw bytes ``[0, file_size)``; ``None`` for a
+    resumed or cancelled import."""
     format: Format
     compressed: bool
     mapping: FieldMapping

@@ -5,11 +5,11 @@ The source log is only ever opened for reading (``"rb"``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Literal
 
+from models.digest import prefix_digest
 from models.workspace_records import Source
 
 Change = Literal["unchanged", "grown", "changed", "missing"]
@@ -27,20 +27,6 @@ def file_identity(path: str | Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def prefix_sha1(path: str | Path, nbytes: int) -> str:
-    """SHA-1 (hex) of the first ``nbytes`` bytes (fewer if the file is shorter)."""
-    digest = hashlib.sha1(usedforsecurity=False)
-    remaining = nbytes
-    with open(path, "rb") as handle:
-        while remaining > 0:
-            block = handle.read(min(_READ_BLOCK, remaining))
-            if not block:
-                break
-            digest.update(block)
-            remaining -= len(block)
-    return digest.hexdigest()
-
-
 def can_grow(format_name: str, compressed: bool, path: str | Path) -> bool:
     """Whether bytes appended to a log of this format are new records after the old ones."""
     if compressed:
@@ -54,7 +40,8 @@ def can_grow(format_name: str, compressed: bool, path: str | Path) -> bool:
 def classify_change(source: Source, path: str | Path | None = None) -> Change:
     """Compare the log on disk with what the source row recorded at import.
 
-    ``unchanged``: same size and mtime (no hashing), or same size and same SHA-1 (only touched);
+    ``unchanged``: same size and mtime (no hashing), or same size and same digest (only
+    touched, see :mod:`models.digest`);
     ``grown``: bigger, the format appends line by line and the old bytes are untouched
     (append-import from ``source.end_offset``); ``changed``: anything else (full re-import);
     ``missing``: the file cannot be found or read.
@@ -65,9 +52,11 @@ def classify_change(source: Source, path: str | Path | None = None) -> Change:
         if size == source.size and mtime_ns == source.mtime_ns:
             return "unchanged"
         if size == source.size:
-            return "unchanged" if prefix_sha1(target, size) == source.sha1 else "changed"
+            same = prefix_digest(target, size, like=source.sha1) == source.sha1
+            return "unchanged" if same else "changed"
         if size > source.size and can_grow(source.format, source.compressed, target):
-            return "grown" if prefix_sha1(target, source.size) == source.sha1 else "changed"
+            same = prefix_digest(target, source.size, like=source.sha1) == source.sha1
+            return "grown" if same else "changed"
     except OSError:  # gone, or no longer readable: either way it cannot be re-read
         return "missing"
     return "changed"

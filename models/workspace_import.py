@@ -27,9 +27,9 @@ import numpy.typing as npt
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 
+from models.digest import prefix_digest
 from models.log import Columns
 from models.problems import Problem
-from models.workspace_change import prefix_sha1
 from models.workspace_columns import (
     encode_columns,
     encode_offsets,
@@ -270,7 +270,7 @@ class ImportWriter:
         sha1 = result.sha1
         if sha1 is None:  # a resumed import read only the new part
             try:
-                sha1 = prefix_sha1(self.path, result.file_size)
+                sha1 = prefix_digest(self.path, result.file_size)
             except OSError as error:
                 raise WorkspaceError(f"cannot read {self.path}: {error.strerror}") from None
         mapping = result.mapping

@@ -2,26 +2,24 @@
 
 The file is opened ``rb`` and never written. Its size is taken when it is opened and nothing
 beyond that size is read, so a log that is still being written gives a consistent
-(size, sha1, records) triple; what is appended later is picked up by a resumed import.
+(size, digest, records) triple; what is appended later is picked up by a resumed import.
 
 Offsets everywhere (records, problems, ``start_offset``) are byte offsets in the
 *decompressed* input, counting a leading UTF-8 byte order mark; the progress callback and the
-sha1 see the raw file bytes.
+content digest (:mod:`models.digest`) see the raw file bytes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zlib
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from stat import S_ISREG
 from types import TracebackType
 from typing import BinaryIO
 
+from models.digest import content_hasher, finish, prefix_digest
 from models.problems import InputError
 
 BLOCK_SIZE = 1 << 20
@@ -33,44 +31,6 @@ SNIFF_BYTES = 1 << 20
 
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
-
-
-class _Hasher:
-    """sha1 on a helper thread: hashlib releases the GIL for large buffers, so hashing a
-    block overlaps parsing the previous one instead of adding to it."""
-
-    THREADED_MIN = 256 << 10
-    MAX_PENDING = 4
-
-    def __init__(self) -> None:
-        self._sha1 = hashlib.sha1(usedforsecurity=False)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: deque[Future[None]] = deque()
-
-    def update(self, data: bytes) -> None:
-        if len(data) < self.THREADED_MIN:
-            self._drain()
-            self._sha1.update(data)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="rewind-sha1")
-        while len(self._pending) >= self.MAX_PENDING:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self._sha1.update, data))
-
-    def _drain(self) -> None:
-        while self._pending:
-            self._pending.popleft().result()
-
-    def hexdigest(self) -> str:
-        self._drain()
-        return self._sha1.hexdigest()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        self._pending.clear()
 
 
 def _open_error(path: Path, exc: OSError) -> InputError:
@@ -110,12 +70,11 @@ class Source:
         self.raw_done = 0
         """Raw bytes consumed by :meth:`blocks` so far (for progress)."""
         self.sha1: str | None = None
-        """Hex sha1 of raw bytes ``[0, size)``; set when :meth:`blocks` started at 0 and ran to
-        the end."""
+        """Content digest of raw bytes ``[0, size)`` (:mod:`models.digest`; the name is the
+        workspace column's); set when :meth:`blocks` started at 0 and ran to the end."""
         self.decompressed_size = 0
         """Decompressed bytes produced by :meth:`blocks`, counted from offset 0."""
         self._head: bytes | None = None
-        self._hashers: list[_Hasher] = []
 
     def __enter__(self) -> Source:
         return self
@@ -129,10 +88,6 @@ class Source:
         self.close()
 
     def close(self) -> None:
-        """Close the file and stop a hashing thread a block iterator left behind."""
-        for hasher in self._hashers:
-            hasher.close()
-        self._hashers.clear()
         self._file.close()
 
     def head(self) -> bytes:
@@ -173,9 +128,7 @@ class Source:
         """Decompressed data from the start (gzip) or from ``start_offset`` (plain files)."""
         f = self._file
         size = self.size
-        hasher = _Hasher() if hash_it else None
-        if hasher is not None:
-            self._hashers.append(hasher)
+        hasher = content_hasher() if hash_it else None
         try:
             if not self.compressed:
                 f.seek(start_offset)
@@ -194,7 +147,7 @@ class Source:
                         self.decompressed_size = pos
                     yield data
                 if hasher is not None:
-                    self.sha1 = hasher.hexdigest()
+                    self.sha1 = finish(hasher)
                 return
             f.seek(0)
             decomp = zlib.decompressobj(wbits=31)
@@ -237,32 +190,15 @@ class Source:
             # An unfinished last member is what a compressed log being written looks like:
             # what was decompressed is used and the rest is picked up by a resumed import.
             if hasher is not None:
-                self.sha1 = hasher.hexdigest()
+                self.sha1 = finish(hasher)
         except OSError as exc:
             raise InputError(f"{self.path}: read error ({exc.strerror or exc})") from None
-        finally:
-            if hasher is not None:
-                hasher.close()
 
 
-def file_sha1(path: str | os.PathLike[str], size: int | None = None) -> str:
-    """Hex sha1 of the first ``size`` raw bytes (the whole file when ``None``).
+def file_digest(path: str | os.PathLike[str], size: int | None = None) -> str:
+    """Content digest of the first ``size`` raw bytes (the whole file when ``None``).
 
-    For deciding whether a log only grew: compare with the sha1 an earlier import stored for
-    its size, then resume that import from its ``end_offset``.
+    For deciding whether a log only grew: compare with the digest an earlier import stored
+    for its size, then resume that import from its ``end_offset``.
     """
-    hasher = hashlib.sha1(usedforsecurity=False)
-    try:
-        with open(path, "rb") as f:
-            remaining = size
-            while remaining is None or remaining > 0:
-                n = BLOCK_SIZE if remaining is None else min(BLOCK_SIZE, remaining)
-                data = f.read(n)
-                if not data:
-                    break
-                hasher.update(data)
-                if remaining is not None:
-                    remaining -= len(data)
-    except OSError as exc:
-        raise _open_error(Path(path), exc) from None
-    return hasher.hexdigest()
+    return prefix_digest(path, size)

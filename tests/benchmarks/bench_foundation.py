@@ -150,10 +150,14 @@ def main() -> None:
 
     # import, measured in a child on a fresh workspace
     ws = workdir / f"ws-{n}.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{ws}{suffix}").unlink(missing_ok=True)
     base_parse = median_of(lambda: bare_parse(log))
-    imp = in_child("import", str(log), str(ws))
+    imports = []
+    for _ in range(3):  # a median, as for the baseline (the last workspace is kept)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{ws}{suffix}").unlink(missing_ok=True)
+        imports.append(in_child("import", str(log), str(ws)))
+    imp = sorted(imports, key=lambda r: r["import_s"])[1]
+    imp["rss_mb"] = max(r["rss_mb"] for r in imports)  # the worst peak of the three
     rows.append(
         (
             "import throughput",

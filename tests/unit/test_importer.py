@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import gzip
-import hashlib
 import json
 import os
 import threading
@@ -18,6 +17,7 @@ import pytest
 
 import models.importer as importer
 from models.decode import loads_stored
+from models.digest import content_digest
 from models.event import datetime_to_us
 from models.importer import (
     ImportResult,
@@ -29,7 +29,7 @@ from models.log import NA
 from models.mapping import DERIVED_ID_PREFIX, NO_STREAM, FieldMapping
 from models.problems import InputError, Problem, Severity
 from models.readers import Format
-from models.readers.source import file_sha1
+from models.readers.source import file_digest
 from models.timeparse import parse_timestamp
 
 
@@ -110,7 +110,7 @@ def test_jsonl_columns_chunks_and_the_read_path(tmp_path: Path) -> None:
     result, sink = imported(path, block_size=8192)  # many batches
     assert result.format == Format.JSONL and not result.compressed
     assert (result.records_read, result.skipped, result.warnings) == (3000, 0, 0)
-    assert result.sha1 == hashlib.sha1(path.read_bytes()).hexdigest()
+    assert result.sha1 == file_digest(path)
     assert result.file_size == result.end_offset == path.stat().st_size
     assert result.end_line == 3001
     assert sink.records == lines
@@ -164,7 +164,7 @@ def test_gzip_jsonl_offsets_are_decompressed_offsets(tmp_path: Path) -> None:
     assert (problem.line, problem.offset) == (2, len(lines[0]) + 1)
     assert result.end_offset == sum(len(line) + 1 for line in lines)
     assert result.file_size == path.stat().st_size
-    assert result.sha1 == hashlib.sha1(path.read_bytes()).hexdigest()
+    assert result.sha1 == file_digest(path)
 
 
 def test_pretty_printed_array_is_stored_compact(tmp_path: Path) -> None:
@@ -345,7 +345,7 @@ def test_empty_files(tmp_path: Path) -> None:
         (problem,) = sink.problems
         assert problem.severity == Severity.WARNING and "the file is empty" in problem.reason
         assert (result.records_read, result.imported, len(result.columns)) == (0, 0, 0)
-        assert result.sha1 == hashlib.sha1(data).hexdigest()
+        assert result.sha1 == content_digest(data)
     result, sink = imported(write(tmp_path / "batch.json", b"[ ]\n"))
     assert result.format == Format.JSON_ARRAY and sink.problems == [] and result.imported == 0
 
@@ -447,7 +447,7 @@ def test_resume_after_the_log_grew(tmp_path: Path) -> None:
     old_size, old_sha1 = first.file_size, first.sha1
     with open(path, "ab") as handle:  # the log grows: the line is finished, more follow
         handle.write(records[400][25:] + b"\n" + b"\n".join(records[401:]) + b"\n")
-    assert file_sha1(path, old_size) == old_sha1  # it only grew
+    assert file_digest(path, old_size) == old_sha1  # it only grew
     second, sink2 = imported(
         path,
         block_size=4096,

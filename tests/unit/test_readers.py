@@ -4,13 +4,13 @@ the search for huge integers and the file source (gzip, hashing, errors)."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +20,7 @@ from models.readers.batch import Issue, RecordBatch
 from models.readers.jsonarray import ArraySplitter
 from models.readers.jsonl import line_batches
 from models.readers.numbers import big_integer_offsets, new_scratch
-from models.readers.source import Source, file_sha1
+from models.readers.source import Source, file_digest
 
 
 def split_array(
@@ -214,11 +214,11 @@ def test_source_reads_plain_and_gzip_and_hashes_raw_bytes(tmp_path: Path) -> Non
         with Source(path, block_size=4096) as source:
             assert source.compressed == (path == packed)
             assert b"".join(source.blocks()) == body
-            assert source.sha1 == hashlib.sha1(path.read_bytes()).hexdigest()
+            assert source.sha1 == "xxh3-128:" + xxhash.xxh3_128(path.read_bytes()).hexdigest()
             assert source.raw_done == source.size == path.stat().st_size
             assert b"".join(source.blocks(1234)) == body[1234:]
-        assert file_sha1(path) == hashlib.sha1(path.read_bytes()).hexdigest()
-    assert file_sha1(plain, 100) == hashlib.sha1(body[:100]).hexdigest()
+        assert file_digest(path) == source.sha1
+    assert file_digest(plain, 100) == "xxh3-128:" + xxhash.xxh3_128(body[:100]).hexdigest()
 
 
 def test_source_truncated_and_corrupt_gzip(tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ import os
 from pathlib import Path
 
 import pytest
+import xxhash
 
+from models.digest import prefix_digest
 from models.paths import DATA_DIR_ENV, default_workspace_for
 from models.workspace import Source, Workspace
-from models.workspace_change import classify_change, file_identity, prefix_sha1
+from models.workspace_change import classify_change, file_identity
 from models.workspace_log import WorkspaceLog
 from tests.unit.test_workspace_support import (
     decode,
@@ -33,15 +35,37 @@ def imported(tmp_path: Path) -> tuple[Path, Source]:
     return path, source
 
 
-def test_file_identity_and_prefix_sha1(tmp_path: Path) -> None:
+def test_file_identity_and_prefix_digests(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     data = os.urandom(3 << 20)
     path.write_bytes(data)
     size, mtime_ns = file_identity(path)
     assert size == len(data) and mtime_ns == path.stat().st_mtime_ns
-    assert prefix_sha1(path, 1_234_567) == hashlib.sha1(data[:1_234_567]).hexdigest()
-    assert prefix_sha1(path, len(data) + 10) == hashlib.sha1(data).hexdigest()
-    assert prefix_sha1(path, 0) == hashlib.sha1(b"").hexdigest()
+
+    def xxh(part: bytes) -> str:
+        return "xxh3-128:" + xxhash.xxh3_128(part).hexdigest()
+
+    assert prefix_digest(path, 1_234_567) == xxh(data[:1_234_567])
+    assert prefix_digest(path, len(data) + 10) == prefix_digest(path, None) == xxh(data)
+    assert prefix_digest(path, 0) == xxh(b"")
+    # A digest stored by an earlier Rewind is a plain SHA-1, and is compared as one.
+    legacy = hashlib.sha1(data[:1_234_567]).hexdigest()
+    assert prefix_digest(path, 1_234_567, like=legacy) == legacy
+    assert prefix_digest(path, 1_234_567, like=xxh(b"")) == xxh(data[:1_234_567])
+
+
+def test_a_workspace_from_before_the_new_digest_keeps_its_import(
+    imported: tuple[Path, Source],
+) -> None:
+    path, source = imported
+    assert source.sha1.startswith("xxh3-128:")
+    old = dataclasses.replace(source, sha1=hashlib.sha1(path.read_bytes()).hexdigest())
+    os.utime(path, ns=(source.mtime_ns + 10**9, source.mtime_ns + 10**9))
+    assert classify_change(old, path) == "unchanged"  # touched: hashed, the same
+    write_log(path, make_events(5, start=30), append=True)
+    assert classify_change(old, path) == "grown"
+    path.write_bytes(path.read_bytes().replace(b"evt", b"EVT", 1))
+    assert classify_change(old, path) == "changed"
 
 
 def test_unchanged(imported: tuple[Path, Source]) -> None:

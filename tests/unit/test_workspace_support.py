@@ -7,7 +7,6 @@ importer's ``decode_record``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,7 @@ import pytest
 from models.event import Event
 from models.log import Columns
 from models.problems import Problem
+from models.readers.source import file_digest
 from models.workspace import Source, Workspace
 
 PG_URL_ENV = "REWIND_TEST_PG_URL"
@@ -124,7 +124,7 @@ def facts_for(path: Path, events: Sequence[Event], total_lines: int) -> ImportFa
         end_offset=len(data),
         end_line=total_lines + 1,
         file_size=len(data),
-        sha1=hashlib.sha1(data).hexdigest(),
+        sha1=file_digest(path),
         format="jsonl",
         compressed=False,
         mapping={"stream": "stream", "type": "type"},
