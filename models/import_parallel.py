@@ -399,13 +399,19 @@ def run_part(
         cancelled = False
         sent_at = job.split
         sent_ids = 0
+        id_parts: list[bytes] | None = []
+        """The ids sent so far, as sent: the id column is made of them at the end."""
 
         def take_spans() -> SpanBatch:
-            nonlocal sent_ids
+            nonlocal sent_ids, id_parts
             batch = spans.take()
             text = "\n".join(run.ids[sent_ids:])
             if text.count("\n") == len(run.ids) - sent_ids - 1 or not text:
                 batch.ids = text.encode("utf-8", "surrogatepass")
+                if id_parts is not None and batch.ids:
+                    id_parts.append(batch.ids)
+            else:
+                id_parts = None
             sent_ids = len(run.ids)
             return batch
 
@@ -435,10 +441,14 @@ def run_part(
                     )
                 )
         empty = np.zeros(0, np.int64)
-        columns = run.take_columns()
-        ids_text = columns.event_ids.lines()
-        if ids_text is not None:
-            columns = replace(columns, event_ids=IdColumn.empty())
+        sent_all = id_parts is not None and sent_ids == len(run.ids)
+        columns = run.take_columns(ids=not sent_all)
+        if sent_all and id_parts is not None:
+            ids_text: bytes | None = b"\n".join(id_parts)
+        else:
+            ids_text = columns.event_ids.lines()
+            if ids_text is not None:
+                columns = replace(columns, event_ids=IdColumn.empty())
         return PartResult(
             columns=columns,
             ids_text=ids_text,

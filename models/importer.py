@@ -997,9 +997,10 @@ class _Run:
         parsing (:meth:`take_columns` uses it if no id was added since)."""
         self.head_ids = IdColumn.of(self.ids)
 
-    def take_columns(self) -> Columns:
+    def take_columns(self, *, ids: bool = True) -> Columns:
         """The run's columns, once, at its end: what the run held to build them is dropped
-        as they are built (the end of a million-event import is its memory peak)."""
+        as they are built (the end of a million-event import is its memory peak).
+        ``ids=False``: the caller has the ids already (the column is left empty)."""
 
         def cat32(parts: list[npt.NDArray[np.int32]]) -> npt.NDArray[np.int32]:
             joined = np.concatenate(parts) if parts else np.zeros(0, np.int32)
@@ -1014,17 +1015,22 @@ class _Run:
         self.seen_ids = set()
         self.first_pos = None
         head = self.head_ids
-        ids = head if head is not None and len(head) == len(self.ids) else IdColumn.of(self.ids)
+        if not ids:
+            id_column = IdColumn.empty()
+        elif head is not None and len(head) == len(self.ids):
+            id_column = head
+        else:
+            id_column = IdColumn.of(self.ids)
         self.ids, self.head_ids = [], None
         if self.tail_ids is not None:
-            ids, self.tail_ids = ids.concat(self.tail_ids), None
+            id_column, self.tail_ids = id_column.concat(self.tail_ids), None
         return Columns(
             stream_codes=cat32(self.stream_col),
             type_codes=cat32(self.type_col),
             versions=cat64(self.version_col),
             recorded_us=cat64(self.recorded_col),
             processed_us=cat64(self.processed_col),
-            event_ids=ids,
+            event_ids=id_column,
             stream_names=list(self.stream_codes),
             type_names=list(self.type_codes),
         )

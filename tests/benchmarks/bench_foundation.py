@@ -29,6 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from models.memory import tune_allocator  # noqa: E402
+
+tune_allocator()  # as main.py does at start-up, before numpy is imported
+
 import orjson  # noqa: E402
 
 
@@ -50,9 +54,6 @@ def peak_rss_mb() -> float:
 
 def child_import(log: str, ws: str) -> dict[str, float]:
     from app.session import open_session
-    from models.memory import tune_allocator
-
-    tune_allocator()  # as main.py does at start-up
 
     t0 = time.perf_counter()
     session = open_session(log, workspace=ws)
@@ -64,9 +65,6 @@ def child_import(log: str, ws: str) -> dict[str, float]:
 
 def child_reopen(log: str, ws: str) -> dict[str, float]:
     from app.session import open_session
-    from models.memory import tune_allocator
-
-    tune_allocator()  # as main.py does at start-up
 
     t0 = time.perf_counter()
     session = open_session(log, workspace=ws)
@@ -150,12 +148,15 @@ def main() -> None:
 
     # import, measured in a child on a fresh workspace
     ws = workdir / f"ws-{n}.sqlite"
-    base_parse = median_of(lambda: bare_parse(log))
-    imports = []
-    for _ in range(3):  # a median, as for the baseline (the last workspace is kept)
+    # Three imports, each right after a run of the baseline (a shared machine's speed drifts
+    # by 10-15 % within minutes); the medians of both. The last workspace is kept.
+    bases, imports = [], []
+    for _ in range(3):
+        bases.append(bare_parse(log))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{ws}{suffix}").unlink(missing_ok=True)
         imports.append(in_child("import", str(log), str(ws)))
+    base_parse = statistics.median(bases)
     imp = sorted(imports, key=lambda r: r["import_s"])[1]
     imp["rss_mb"] = max(r["rss_mb"] for r in imports)  # the worst peak of the three
     rows.append(

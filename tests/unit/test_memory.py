@@ -3,6 +3,7 @@ and are harmless elsewhere."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,14 @@ from models.memory import MMAP_THRESHOLD, release_free_memory, tune_allocator
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
-def test_the_allocator_takes_the_settings_and_returns_freed_memory() -> None:
+def test_the_allocator_takes_the_settings_and_returns_freed_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert tune_allocator() is True
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"  # for numpy, imported after it
+    assert os.environ["OMP_NUM_THREADS"] == "3"  # what the user set stays
     size = MMAP_THRESHOLD // 4  # on the heap, not mapped
     blocks = [bytearray(size) for _ in range(800)]
     del blocks[::2]  # holes between live blocks: free() cannot give them back by itself
