@@ -34,7 +34,7 @@ import orjson
 
 from models.gc_pause import cycle_gc_paused
 from models.log import NA, Columns, EventLog, IdColumn
-from models.mapping import GENERIC, FieldMapping, _split_path
+from models.mapping import GENERIC, FieldMapping, _split_path, follow
 from models.workspace_log import WorkspaceLog
 
 ProgressFn = Callable[[int, int], object]
@@ -787,12 +787,7 @@ def _pick(members: list[Any], alternatives: tuple[tuple[str, ...], ...]) -> _Col
 
     def dig(member: Any) -> Any:
         for parts in alternatives:
-            value = member
-            for part in parts:
-                if type(value) is not dict:
-                    value = None
-                    break
-                value = value.get(part)
+            value = follow(member, parts)
             if value is not None:
                 return value
         return None

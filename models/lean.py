@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from models.mapping import COLUMN_FIELDS, FieldMapping
+from models.mapping import COLUMN_FIELDS, FieldMapping, follow
 
 
 class Refused(Exception):
@@ -96,12 +96,7 @@ def _digger(alternatives: list[tuple[str, tuple[str, ...]]]) -> Callable[[Any], 
 
     def dig(struct: Any) -> Any:
         for field, rest in alternatives:
-            value = getattr(struct, field)
-            for part in rest:
-                if type(value) is not dict:
-                    value = None
-                    break
-                value = value.get(part)
+            value = follow(getattr(struct, field), rest)
             if value is not None:
                 return value
         return None

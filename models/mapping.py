@@ -173,17 +173,21 @@ def _compile(path: str | None) -> tuple[tuple[tuple[str, ...], ...], Getter | No
 
     def dig(obj: Any) -> Any:
         for parts in alternatives:
-            value = obj
-            for part in parts:
-                if type(value) is not dict:
-                    value = None
-                    break
-                value = value.get(part)
+            value = follow(obj, parts)
             if value is not None:
                 return value
         return None
 
     return alternatives, dig
+
+
+def follow(value: Any, parts: Iterable[str]) -> Any:
+    """The member at ``parts`` below ``value`` (``None`` where a step is not an object)."""
+    for part in parts:
+        if type(value) is not dict:
+            return None
+        value = value.get(part)
+    return value
 
 
 def normalise_id(value: Any, pos: int) -> str:
