@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from models.decode import loads_stored
 from models.gc_pause import cycle_gc_paused
 from models.log import NA, Columns, EventLog, IdColumn
 from models.mapping import GENERIC, FieldMapping, _split_path, follow
@@ -703,8 +704,8 @@ class _RecordReader:
     def whole(self, raw: bytes) -> tuple[str | None, str | None, str | None]:
         """The full parse of one record (the decoder's own reading)."""
         try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            obj = loads_stored(raw)
+        except (ValueError, RecursionError):
             return None, None, None  # not stored by an import: nothing to say about it
         if type(obj) is not dict:
             return None, None, None

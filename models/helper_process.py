@@ -180,7 +180,8 @@ class _Sender:
 
     def send(self, kind: str, payload: object) -> None:
         data = pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
-        self._queue.put(_FRAME.pack(len(data)) + data)
+        self._queue.put(_FRAME.pack(len(data)))  # (not joined: the result may be big)
+        self._queue.put(data)
 
     def _write(self) -> None:
         broken = False

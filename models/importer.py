@@ -372,8 +372,9 @@ class _Codes(dict[Any, int]):
     def __missing__(self, value: Any) -> int:
         code = self.name_code(value)
         kind = type(value)
-        # True == 1 == 1.0 as dict keys: only text, ints and null are remembered.
-        if kind is str or kind is int or value is None:
+        # True == 1 == 1.0 as dict keys: only text, null and ints other than 0 and 1 are
+        # remembered (a remembered 1 would answer for a later ``true``).
+        if kind is str or value is None or (kind is int and value not in (0, 1)):
             self[value] = code
         return code
 
@@ -594,6 +595,8 @@ class _Run:
             self.records_read += 1
             unterminated = batch.unterminated and i == last
             obj, notes, reason = _parse(raw, i in big)
+            if notes and i not in big and self.lean.accepts(raw):
+                notes = []  # stored as written, as the fast parse stores it (models.lean)
             if isinstance(reason, UnicodeDecodeError):
                 offset = batch.locate(i)[1] + reason.start
                 reason = (
@@ -1262,21 +1265,28 @@ def run_import(
                 block_size=block_size,
             )
 
+        interrupted = threading.Event()
+
+        def report(done: int, total: int) -> bool | None:
+            if interrupted.is_set():
+                return False
+            return None if progress is None else progress(done, total)
+
         def parse() -> bool:
             """The whole file through ``run``; True when cancelled."""
             if job is not None:
                 from models.import_parallel import import_in_two  # (it builds on this module)
 
                 return import_in_two(
-                    run, source, job, start_offset, start_line, max_record_bytes, progress
+                    run, source, job, start_offset, start_line, max_record_bytes, report
                 )
             for batch in _batches(source, the_format, start_offset, start_line, max_record_bytes):
                 run.ingest(batch)
-                if progress is not None and progress(source.raw_done, source.size) is False:
+                if report(source.raw_done, source.size) is False:
                     return True
             return False
 
-        cancelled = _churning(parse)
+        cancelled = _churning(parse, interrupted)
         run.flush(final=True)
         if run.far and not cancelled:
             with Source(path, block_size=block_size) as again:
@@ -1310,7 +1320,7 @@ def run_import(
         )
 
 
-def _churning(work: Callable[[], bool]) -> bool:
+def _churning(work: Callable[[], bool], stop: threading.Event) -> bool:
     """``work()`` run where making and dropping megabyte buffers by the hundred is cheap and
     leaves nothing behind.
 
@@ -1320,7 +1330,11 @@ def _churning(work: Callable[[], bool]) -> bool:
     that grew and shrank keeps holes, and what the caller allocates next (the first replay)
     lands in them and stays resident: 440 MB at its peak instead of 370. So the work runs on
     a thread of its own, which glibc gives a malloc arena of its own: the caller's heap is
-    left as it was. The caller waits; exceptions are raised again here.
+    left as it was. The caller waits; exceptions are raised again here. ``stop`` is set when
+    the caller is interrupted while it waits (Ctrl-C): the work must then stop at its next
+    block, as for a cancel, before the caller unwinds what it uses.
+
+    The malloc settings are the process's: other threads allocate under them meanwhile too.
     """
     outcome: list[tuple[bool, Any]] = []
 
@@ -1333,7 +1347,12 @@ def _churning(work: Callable[[], bool]) -> bool:
 
     thread = threading.Thread(target=run, name="rewind-import-parse", daemon=True)
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except BaseException:  # Ctrl-C while waiting: the work stops at its next block first
+        stop.set()
+        thread.join()
+        raise
     done, value = outcome[0]
     if not done:
         raise value

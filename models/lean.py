@@ -20,8 +20,9 @@ One difference is left, on purpose: a number beyond the double range (``1e400``)
 member is valid JSON that orjson refuses. Finding such literals costs a pass over every byte
 (0.3 s or more for a million events, measured: ``translate``, ``re``, numpy masks), for a
 number a writer using doubles cannot even produce; the record is stored as written and reads
-as ``null`` (:func:`models.decode.loads_stored`), the value the careful path gives it, without
-the warning that path adds.
+as ``null`` (:func:`models.decode.loads_stored`), without a warning. The careful path stores
+such a record the same way (:meth:`ColumnDecoder.accepts`), so that what is stored never
+depends on which records share a batch (the two-process import cuts batches elsewhere).
 """
 
 from __future__ import annotations
@@ -85,10 +86,18 @@ class ColumnDecoder:
         is not a JSON object orjson would read."""
         try:
             structs = list(map(self._decode, records))
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            raise Refused from None
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            raise Refused from None  # (msgspec nests ~1000 levels deep, orjson 1024)
         check_utf8(records)
         return [None if get is None else list(map(get, structs)) for get in self._getters]
+
+    def accepts(self, raw: bytes) -> bool:
+        """Whether the fast parse takes this record (as written)."""
+        try:
+            self.columns([raw])
+        except Refused:
+            return False
+        return True
 
 
 def _digger(alternatives: list[tuple[str, tuple[str, ...]]]) -> Callable[[Any], Any]:

@@ -7,8 +7,17 @@ plain ``BEGIN`` for reads. WAL lets readers go on while an import writes.
 
 Durability: ``synchronous=FULL`` in WAL mode syncs the WAL at each commit, so a transaction
 that returned is kept across a process kill *and* a power cut. ``NORMAL`` would keep it only
-across a process kill. The store commits rarely (one transaction per edit, per batch of
-import chunks, per snapshot), so FULL costs an fsync per user action, not per event.
+across a process kill. The store commits rarely (one transaction per edit, per import, per
+snapshot), so FULL costs an fsync per user action, not per event.
+
+Bulk writes (:data:`BULK_OPTION`: the batches of raw records an import writes while it runs)
+commit with ``NORMAL``: nothing reads them until the import's last transaction, which is
+FULL, and syncing the WAL syncs every frame written before it (a checkpoint syncs the
+database file before the WAL starts over). A power cut during an import loses at most that
+unfinished import, which is cleaned up like one that was killed. Measured: writing 420 MB of
+chunks costs 1.1 s of CPU and 1.5 s with FULL, 0.5 s and 0.9 s with NORMAL. Every other write
+goes through ``Workspace.write()``, whose begin hook sets FULL again on that connection; a
+write through the raw ``Workspace.engine`` would skip the hook (nothing does that).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ it as with orjson; a number orjson cannot hold in a member it skips reads as nul
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from models.importer import event_at
 from models.lean import ColumnDecoder, Refused
 from models.mapping import FieldMapping
 from tests.unit.test_importer import BAD_LINES, imported, write
-from tests.unit.test_importer_parallel import assert_same, planted
+from tests.unit.test_importer_parallel import assert_same, both, planted
 
 
 def full_parse_columns(mapping: FieldMapping, records: list[bytes]) -> list[list[Any] | None]:
@@ -120,3 +121,68 @@ def test_a_number_beyond_the_double_range_in_a_skipped_member_reads_as_null(
     path = write(tmp_path / "version.jsonl", b'{"id":"c","type":"T","version":1e400}\n')
     result, sink = imported(path)
     assert result.imported == 1 and "out of range: replaced by null" in sink.problems[0].reason
+
+
+def test_records_nested_deeper_than_the_fast_parse_goes_are_read_carefully(
+    tmp_path: Path,
+) -> None:
+    lines = [orjson.dumps({"id": f"e{i}", "type": "T", "data": {"i": i}}) for i in range(50)]
+    lines[3] = b'{"id":"deep","type":"T","data":' + b"[" * 1000 + b"]" * 1000 + b"}"
+    lines[4] = b'{"id":"deeper","type":"T","data":' + b"[" * 1100 + b"]" * 1100 + b"}"
+    path = write(tmp_path / "deep.jsonl", b"\n".join(lines) + b"\n")
+    one, two = both(path)
+    assert_same(one, two)
+    result, sink = one
+    assert (result.imported, result.skipped) == (49, 1)  # orjson reads 1000 levels, not 1100
+    assert sink.problems[0].line == 5 and "not valid JSON" in sink.problems[0].reason
+
+
+def test_what_is_stored_does_not_depend_on_the_batch(tmp_path: Path) -> None:
+    # A number beyond the double range next to a broken record (which sends its sub-batch
+    # down the careful path) is stored as it is when its sub-batch reads fast.
+    lines = [
+        orjson.dumps({"id": f"e{i}", "type": "T", "data": {"i": i, "pad": "x" * 60}})
+        for i in range(600)
+    ]
+    for j in range(320, 600, 7):
+        lines[j] = b'{"id":"inf%d","type":"T","data":{"v":1e400}}' % j
+    for j in range(330, 600, 53):
+        lines[j] = b"{broken"
+    path = write(tmp_path / "inf.jsonl", b"\n".join(lines) + b"\n")
+    one, two = both(path)
+    assert_same(one, two)
+    result, sink = one
+    assert result.warnings == 0
+    assert sink.records[320] == lines[320]
+
+
+def test_a_remembered_1_does_not_answer_for_true(tmp_path: Path) -> None:
+    lines = [b'{"id":"a","type":1}', b'{"id":"b","type":true}', b'{"id":"c","type":1}']
+    result, sink = imported(write(tmp_path / "types.jsonl", b"\n".join(lines) + b"\n"))
+    assert result.imported == 2 and result.columns.type_names == ["1"]
+    assert "must be text, not true" in sink.problems[0].reason
+
+
+def test_an_interrupted_caller_stops_the_parse_thread_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stop = threading.Event()
+    seen: list[bool] = []
+
+    def work() -> bool:
+        seen.append(stop.wait(10))  # a parse that runs until it is told to stop
+        return True
+
+    real_join = threading.Thread.join
+    calls = []
+
+    def join(self: threading.Thread, timeout: float | None = None) -> None:
+        calls.append(self.name)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # Ctrl-C while the caller waits
+        real_join(self, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", join)
+    with pytest.raises(KeyboardInterrupt):
+        importer._churning(work, stop)
+    assert seen == [True] and calls == ["rewind-import-parse"] * 2
