@@ -29,6 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+if "--child" not in sys.argv:
+    # What `dev.py run` does before it starts the app: Rewind's bytecode is cached (this
+    # machine may set PYTHONDONTWRITEBYTECODE; a user's usually does not), so the children
+    # and the import's helper process read it instead of compiling Rewind's modules.
+    import runpy
+
+    runpy.run_path(str(ROOT / "dev.py"))["byte_compile"]()
+
 from models.memory import tune_allocator  # noqa: E402
 
 tune_allocator()  # as main.py does at start-up, before numpy is imported
