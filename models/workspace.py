@@ -61,7 +61,9 @@ from models.workspace_db import (
     app_version,
     create_workspace_engine,
     migrate,
+    streams_blob,
     translated_errors,
+    write_blob,
 )
 from models.workspace_import import ImportMode, ImportWriter, remove_garbage
 from models.workspace_records import (
@@ -791,19 +793,19 @@ class Workspace:
             )
         if rows:
             with self.write() as conn:
-                rest = [r for r in rows if not _streams_blob(conn, r["data"])]
+                rest = [r for r in rows if not streams_blob(conn, r["data"])]
                 if rest:
                     conn.execute(insert(snapshots), rest)
                 for r in rows:
                     blob = r["data"]
-                    if not _streams_blob(conn, blob):
+                    if not streams_blob(conn, blob):
                         continue
                     assert isinstance(blob, bytes | bytearray)
                     row_id = conn.execute(
                         insert(snapshots).values({**r, "data": func.zeroblob(len(blob))})
                     ).inserted_primary_key
                     assert row_id is not None
-                    _write_blob(conn, "snapshots", "data", int(row_id[0]), blob)
+                    write_blob(conn, "snapshots", "data", int(row_id[0]), blob)
 
     def load_snapshot(
         self,
@@ -985,27 +987,3 @@ def _branch(row: Row[Any]) -> Branch:
         archived=bool(row.archived),
         created_us=row.created_at,
     )
-
-
-_STREAM_ABOVE = 8 << 20
-"""Snapshot blobs from this size up are written into the database piece by piece."""
-_STREAM_PIECE = 1 << 20
-
-
-def _streams_blob(conn: Connection, data: Any) -> bool:
-    """SQLite copies a blob bound to an INSERT whole; a big one (a million events' end
-    state) is written through SQLite's incremental blob I/O instead: no second copy."""
-    return (
-        isinstance(data, bytes | bytearray)
-        and len(data) >= _STREAM_ABOVE
-        and conn.dialect.name == "sqlite"
-    )
-
-
-def _write_blob(conn: Connection, table: str, column: str, row_id: int, data: Any) -> None:
-    raw = conn.connection.driver_connection
-    view = memoryview(data)
-    with raw.blobopen(table, column, row_id) as blob:  # type: ignore[union-attr]
-        for at in range(0, len(view), _STREAM_PIECE):
-            blob.write(view[at : at + _STREAM_PIECE])
-    view.release()

@@ -37,12 +37,13 @@ ColumnRow = tuple[str, str, int, bytes]
 """(name, dtype, count, data) as stored."""
 
 
-def encode_columns(columns: Columns) -> Iterator[ColumnRow]:
-    """The stored rows, one at a time (each holds a copy of a column's bytes)."""
+def encode_columns(columns: Columns) -> Iterator[tuple[str, str, int, bytes | memoryview]]:
+    """The stored rows, one at a time; a numeric column's data is a byte view of the array
+    (no copy where it is already little-endian and contiguous)."""
     for name in NUMERIC_COLUMNS:
         array: npt.NDArray[np.integer] = getattr(columns, name)
         little = array.dtype.newbyteorder("<")
-        data = np.ascontiguousarray(array, dtype=little).tobytes()
+        data = memoryview(np.ascontiguousarray(array, dtype=little).data).cast("B")
         yield (name, little.str, int(array.shape[0]), data)
     yield _encode_ids(columns.event_ids)
     yield _encode_names("stream_names", columns.stream_names)

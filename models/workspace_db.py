@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from importlib import metadata as importlib_metadata
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Engine, Table, create_engine, event, func, insert, inspect, select, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -227,3 +227,39 @@ def _stored_app_version(conn: Connection) -> str | None:
         return conn.execute(select(meta.c.value).where(meta.c.key == "app_version")).scalar()
     except DBAPIError:  # a newer schema may keep it elsewhere; the revision says enough
         return None
+
+
+_STREAM_ABOVE = 8 << 20
+"""Snapshot blobs from this size up are written into the database piece by piece."""
+_STREAM_PIECE = 1 << 20
+
+
+def streams_blob(conn: Connection, data: Any, above: int | None = None) -> bool:
+    """SQLite copies a blob bound to an INSERT whole; a big one (a million events' end
+    state) is written through SQLite's incremental blob I/O instead: no second copy."""
+    return (
+        isinstance(data, bytes | bytearray | memoryview)
+        and len(data) >= (_STREAM_ABOVE if above is None else above)
+        and conn.dialect.name == "sqlite"
+    )
+
+
+def insert_streamed(
+    conn: Connection, table: Table, values: dict[str, Any], above: int | None = None
+) -> None:
+    """Insert one row whose ``data`` blob, when big, goes in through incremental blob I/O."""
+    data = values["data"]
+    if not streams_blob(conn, data, above):
+        conn.execute(insert(table), [values])
+        return
+    result = conn.execute(insert(table).values({**values, "data": func.zeroblob(len(data))}))
+    write_blob(conn, table.name, "data", int(result.lastrowid), data)
+
+
+def write_blob(conn: Connection, table: str, column: str, row_id: int, data: Any) -> None:
+    raw = conn.connection.driver_connection
+    view = memoryview(data)
+    with raw.blobopen(table, column, row_id) as blob:  # type: ignore[union-attr]
+        for at in range(0, len(view), _STREAM_PIECE):
+            blob.write(view[at : at + _STREAM_PIECE])
+    view.release()

@@ -35,7 +35,7 @@ from models.workspace_columns import (
     encode_offsets,
     merge_columns,
 )
-from models.workspace_db import executemany
+from models.workspace_db import executemany, insert_streamed
 from models.workspace_records import ImportOutcome, Source, SourceStatus, WorkspaceError, now_us
 from models.workspace_schema import chunks, columns, problems, snapshots, sources
 
@@ -47,6 +47,8 @@ FLUSH_BYTES = 4 << 20
 thread stay a small part of the import's peak memory; the commits cost no sync (see
 models.workspace_db, bulk writes)."""
 FLUSH_PROBLEMS = 10_000
+STREAM_COLUMNS_ABOVE = 1 << 20
+"""Column blobs from this size up go into SQLite piece by piece (no whole copy of each)."""
 WRITE_QUEUE = 2
 """Batches waiting for the writer thread; the importer blocks when they are this many."""
 RAW = "raw"
@@ -302,9 +304,12 @@ class ImportWriter:
                 columns.c.source_id == self.source_id, columns.c.generation == self.generation
             )
             conn.execute(delete(columns).where(where_columns))
-            for row in encode_columns(merged):  # one at a time: each blob is copied to store it
-                executemany(
-                    conn, "columns", COLUMN_FIELDS, [(self.source_id, self.generation, *row)]
+            for row in encode_columns(merged):  # one at a time, big ones piece by piece
+                insert_streamed(
+                    conn,
+                    columns,
+                    dict(zip(COLUMN_FIELDS, (self.source_id, self.generation, *row), strict=True)),
+                    above=STREAM_COLUMNS_ABOVE,
                 )
             if offsets is not None and offsets.shape[0] == len(merged):
                 row = encode_offsets(offsets)

@@ -54,7 +54,16 @@ def assert_columns_equal(actual: Columns, expected: Columns) -> None:
 # ------------------------------------------------------------------------------ columns
 
 
-def test_columns_round_trip_exactly(ws: Workspace, tmp_path: Path) -> None:
+@pytest.mark.parametrize("piecewise", [False, True])
+def test_columns_round_trip_exactly(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piecewise: bool
+) -> None:
+    if piecewise:  # (SQLite: big column blobs go in through incremental blob I/O)
+        import models.workspace_db as workspace_db
+        import models.workspace_import as workspace_import
+
+        monkeypatch.setattr(workspace_import, "STREAM_COLUMNS_ABOVE", 64)
+        monkeypatch.setattr(workspace_db, "_STREAM_PIECE", 77)
     events = make_events(200)
     source = import_log(ws, tmp_path / "log.jsonl", events)
     stored = ws.load_columns(source.id)
@@ -383,7 +392,7 @@ def test_big_snapshots_are_written_piece_by_piece_and_read_back(
 ) -> None:
     """On SQLite a big blob goes in through incremental blob I/O (no second copy of a
     hundred megabytes); elsewhere, and in any case, what is read back is what was saved."""
-    import models.workspace as workspace_module
+    import models.workspace_db as workspace_module
     from models.packed import Packable, PackedStates
 
     monkeypatch.setattr(workspace_module, "_STREAM_ABOVE", 1000)
