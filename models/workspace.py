@@ -12,9 +12,11 @@ see ``models/workspace_db.py``). The object may be shared between threads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -132,11 +134,13 @@ class Workspace:
     def __init__(self, engine: Engine, url: URL, location: str) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
-        self._bulk_writer = engine.execution_options(**{WRITE_OPTION: True, BULK_OPTION: True})
+        self._bulk_writer = engine.execution_options(**{WRITE_OPTION: True, BULK_OPTION: "bulk"})
+        self._final_writer = engine.execution_options(**{WRITE_OPTION: True, BULK_OPTION: "final"})
         self.url = url
         self.location = location
         """The file path, or the URL without its password: for messages."""
         self._closed = False
+        self._checkpointer: threading.Thread | None = None
         self._handed_over: dict[int, tuple[tuple[int, int, int | None], Columns]] = {}
         """Columns an import just wrote, by source: the next load of exactly that import
         (generation, count, time) takes them instead of decoding the blobs again."""
@@ -192,7 +196,34 @@ class Workspace:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._checkpointer is not None:
+                self._checkpointer.join()
             self._engine.dispose()
+
+    def checkpoint_soon(self) -> None:
+        """Copy what the WAL holds into the database file on a thread of its own (SQLite).
+
+        An import writes its records with no checkpoint on the way (see
+        :mod:`models.workspace_db`): the hundreds of megabytes it leaves in the WAL are
+        copied here, while the caller goes on, instead of in the next commit. Readers and
+        writers go on meanwhile (a passive checkpoint waits for neither); if it cannot run,
+        a later commit or the last connection's close does the same work.
+        """
+        if self._engine.dialect.name != "sqlite" or self._closed:
+            return
+        if self._checkpointer is not None and self._checkpointer.is_alive():
+            return
+
+        def run() -> None:
+            with contextlib.suppress(Exception):
+                raw = self._engine.raw_connection()
+                try:
+                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+                finally:
+                    raw.close()
+
+        self._checkpointer = threading.Thread(target=run, name="rewind-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     def __enter__(self) -> Workspace:
         return self
@@ -206,14 +237,14 @@ class Workspace:
         self.close()
 
     @contextmanager
-    def write(self, *, bulk: bool = False) -> Iterator[Connection]:
+    def write(self, *, bulk: bool = False, final: bool = False) -> Iterator[Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE), committed on leaving.
 
         ``bulk``: rows nothing reads until a later (ordinary) transaction makes them part of
         the workspace; SQLite then commits without syncing (see :mod:`models.workspace_db`).
         """
         self._check_open()
-        writer = self._bulk_writer if bulk else self._writer
+        writer = self._bulk_writer if bulk else self._final_writer if final else self._writer
         with translated_errors(self.location), writer.begin() as conn:
             yield conn
 

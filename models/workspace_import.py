@@ -281,7 +281,7 @@ class ImportWriter:
         mapping_json = self._ws._dump_json(mapping, "the import's mapping")
         self._stop_thread()  # what the writer thread holds is written before the swap
         self._raise_failure()
-        with self._ws.write() as conn:
+        with self._ws.write(final=True) as conn:
             self._write_buffers(conn)
             current = self._ws._source_row(conn, self.source_id, lock=True)
             offsets: npt.NDArray[np.uint32] | None = (
@@ -351,6 +351,7 @@ class ImportWriter:
             source = self._ws._source_row(conn, self.source_id)
         self._done = True
         self._ws._hand_over(source, merged)  # opening the log next need not decode them
+        self._ws.checkpoint_soon()  # the records went into the WAL without checkpoints
         return source
 
     def abort(self) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -508,3 +510,31 @@ def test_touch_source_records_a_new_mtime(ws: Workspace, tmp_path: Path) -> None
     assert touched == dataclasses.replace(source, mtime_ns=later)
     # the next check trusts size + mtime without hashing
     assert classify_change(dataclasses.replace(touched, sha1="0" * 40), path) == "unchanged"
+
+
+def test_an_imports_records_skip_checkpoints_and_are_checkpointed_after(tmp_path: Path) -> None:
+    """SQLite: an import's batches commit unsynced and without checkpoints, its last
+    transaction is synced, every other write is synced and checkpoints as usual; after an
+    import the WAL is copied into the database file in the background."""
+
+    def settings(conn: Any) -> tuple[int, int]:
+        return (
+            conn.exec_driver_sql("PRAGMA synchronous").scalar(),
+            conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar(),
+        )
+
+    with Workspace.open(tmp_path / "ws.sqlite") as ws:
+        with ws.write(bulk=True) as conn:
+            assert settings(conn) == (1, 0)  # NORMAL, no checkpoint
+        with ws.write(final=True) as conn:
+            assert settings(conn) == (2, 0)  # FULL, no checkpoint
+        with ws.write() as conn:
+            assert settings(conn) == (2, 1000)  # FULL, SQLite's usual checkpoints
+        import_log(ws, tmp_path / "log.jsonl", make_events(3000))
+        checkpointer = ws._checkpointer
+        assert checkpointer is not None and checkpointer.name == "rewind-checkpoint"
+        checkpointer.join()
+        raw = sqlite3.connect(tmp_path / "ws.sqlite")
+        busy, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        raw.close()
+        assert busy == 0 and frames == copied  # nothing left to copy
