@@ -12,11 +12,11 @@ see ``models/workspace_db.py``). The object may be shared between threads.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -128,6 +128,12 @@ class ChunkIndex:
         return int(np.searchsorted(self.starts, pos, side="right")) - 1
 
 
+_CHECKPOINT_TRIES = 100
+_CHECKPOINT_PAUSE = 0.05
+"""A background checkpoint that stopped early (a reader on old pages) is tried again this
+often, this many times at most."""
+
+
 class Workspace:
     """Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
@@ -141,6 +147,8 @@ class Workspace:
         """The file path, or the URL without its password: for messages."""
         self._closed = False
         self._checkpointer: threading.Thread | None = None
+        self._checkpoint_wanted = False
+        self._checkpoint_lock = threading.Lock()
         self._handed_over: dict[int, tuple[tuple[int, int, int | None], Columns]] = {}
         """Columns an import just wrote, by source: the next load of exactly that import
         (generation, count, time) takes them instead of decoding the blobs again."""
@@ -194,11 +202,14 @@ class Workspace:
         return self._engine
 
     def close(self) -> None:
-        if not self._closed:
+        with self._checkpoint_lock:
+            if self._closed:
+                return
             self._closed = True
-            if self._checkpointer is not None:
-                self._checkpointer.join()
-            self._engine.dispose()
+            checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.join()
+        self._engine.dispose()
 
     def checkpoint_soon(self) -> None:
         """Copy what the WAL holds into the database file on a thread of its own (SQLite).
@@ -206,24 +217,44 @@ class Workspace:
         An import writes its records with no checkpoint on the way (see
         :mod:`models.workspace_db`): the hundreds of megabytes it leaves in the WAL are
         copied here, while the caller goes on, instead of in the next commit. Readers and
-        writers go on meanwhile (a passive checkpoint waits for neither); if it cannot run,
-        a later commit or the last connection's close does the same work.
+        writers go on meanwhile: a passive checkpoint waits for neither, it stops early
+        where a reader still uses old pages and is tried again until all is copied. If it
+        cannot finish, a later commit or the last connection's close does the rest.
         """
-        if self._engine.dialect.name != "sqlite" or self._closed:
+        if self._engine.dialect.name != "sqlite":
             return
-        if self._checkpointer is not None and self._checkpointer.is_alive():
-            return
+        with self._checkpoint_lock:
+            if self._closed:
+                return
+            self._checkpoint_wanted = True
+            if self._checkpointer is not None and self._checkpointer.is_alive():
+                return  # (it goes round again for what came since)
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint, name="rewind-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
-        def run() -> None:
-            with contextlib.suppress(Exception):
+    def _checkpoint(self) -> None:
+        for _ in range(_CHECKPOINT_TRIES):
+            with self._checkpoint_lock:
+                if self._closed:
+                    return  # (the last connection's close checkpoints)
+                self._checkpoint_wanted = False
+            try:
                 raw = self._engine.raw_connection()
                 try:
-                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+                    cursor = raw.driver_connection.execute(  # type: ignore[union-attr]
+                        "PRAGMA wal_checkpoint(PASSIVE)"
+                    )
+                    _busy, frames, copied = cursor.fetchone()
                 finally:
                     raw.close()
-
-        self._checkpointer = threading.Thread(target=run, name="rewind-checkpoint", daemon=True)
-        self._checkpointer.start()
+            except Exception:  # (the last connection's close checkpoints instead)
+                return
+            with self._checkpoint_lock:
+                if copied >= frames and not self._checkpoint_wanted:
+                    return
+            time.sleep(_CHECKPOINT_PAUSE)
 
     def __enter__(self) -> Workspace:
         return self

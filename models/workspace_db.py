@@ -81,6 +81,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA wal_autocheckpoint=1000")  # (what the begin hook's "" mode sets)
         cursor.execute("PRAGMA cache_size=-16384")  # 16 MiB per connection
         cursor.execute("PRAGMA journal_size_limit=67108864")  # trim the WAL back to 64 MiB
     finally:

@@ -531,6 +531,7 @@ def test_an_imports_records_skip_checkpoints_and_are_checkpointed_after(tmp_path
         with ws.write() as conn:
             assert settings(conn) == (2, 1000)  # FULL, SQLite's usual checkpoints
         import_log(ws, tmp_path / "log.jsonl", make_events(3000))
+        import_log(ws, tmp_path / "log2.jsonl", make_events(3000))  # (while one may run)
         checkpointer = ws._checkpointer
         assert checkpointer is not None and checkpointer.name == "rewind-checkpoint"
         checkpointer.join()
@@ -538,3 +539,7 @@ def test_an_imports_records_skip_checkpoints_and_are_checkpointed_after(tmp_path
         busy, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         raw.close()
         assert busy == 0 and frames == copied  # nothing left to copy
+        ws.checkpoint_soon()
+    assert ws._checkpointer is not None and not ws._checkpointer.is_alive()  # joined by close
+    ws.checkpoint_soon()  # closed: nothing starts
+    assert not ws._checkpointer.is_alive()
