@@ -28,6 +28,8 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any, ClassVar, Self
 
+from models.memory import no_blas_threads
+
 _FRAME = struct.Struct("<Q")
 _READ_SIZE = 4 << 20
 _PIPE_BYTES = 1 << 20
@@ -65,8 +67,7 @@ class HelperProcess:
         then does the work itself)."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(name, "1")  # numpy's BLAS threads are never used there: start none
+        no_blas_threads(env)  # numpy's BLAS threads are never used there: start none
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", cls.ENTRY],

@@ -24,7 +24,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -52,6 +52,13 @@ def _libc() -> Any:
     return libc
 
 
+def no_blas_threads(env: MutableMapping[str, str]) -> None:
+    """Ask numpy's BLAS, in a process started with ``env``, for no threads of its own (what
+    the environment sets already stays)."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, "1")
+
+
 def tune_allocator() -> bool:
     """Once, at start-up, before numpy is imported; True if the allocator took the setting.
 
@@ -60,8 +67,7 @@ def tune_allocator() -> bool:
     spin, taking a core from the import's helper process (measured: 0.2 s of CPU for a
     million-event import on two cores).
     """
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
+    no_blas_threads(os.environ)
     libc = _libc()
     return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1)
 
